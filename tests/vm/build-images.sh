@@ -1,0 +1,191 @@
+#!/bin/bash
+# tests/vm/build-images.sh - build the images of the real-Xen vm test tier from Debian 12
+# packages only (apt-get download + dpkg -x, cached in tests/vm/cache).
+#
+# Output (tests/vm/out/images/, or $XB_VM_IMAGES):
+#   xen            Xen 4.17 hypervisor, uncompressed multiboot ELF (QEMU's -kernel)
+#   vmlinuz        the Debian 12 kernel (dom0 and domU)
+#   dom0.cpio.gz   dom0 initramfs: busybox, xen tools, hotplug scripts, modules, domU images
+#   domU.cpio.gz   guest initramfs: busybox, frontend modules, /init running guest.d scripts
+#   KVER           kernel ABI (e.g. 6.1.0-56-amd64), for building out-of-tree modules
+#
+# Options:  --with-headers  also apt-get install linux-headers-$KVER on the host (for the shim)
+#           --force         rebuild the initramfs images even if the inputs did not change
+# Env:      XB_VM_CACHE, XB_VM_OUT, XB_VM_IMAGES (directories), XB_VM_OFFLINE=1 (use cached .debs only)
+set -euo pipefail
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+
+WITH_HEADERS=0 FORCE=0
+for a in "$@"; do
+    case $a in
+        --with-headers) WITH_HEADERS=1 ;;
+        --force) FORCE=1 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown option $a" ;;
+    esac
+done
+[ "$(id -u)" = 0 ] || die "run as root (apt-get, device nodes in cpio)"
+
+# --- modules -------------------------------------------------------------------------------
+# dom0: loaded by /init (in this order, deps via modules.dep)
+DOM0_MODULES="xen-privcmd xenfs xen-evtchn xen-gntdev xen-gntalloc loop tun bridge"
+# dom0, present but NOT under /lib/modules (never autoloaded): the kernel backends, for the
+# proof run and later comparisons. insmod /opt/kernel-backends/<name>.ko
+KERNEL_BACKENDS="xen-blkback xen-netback xen-pciback"
+# domU: frontends + what the guest tests need
+DOMU_MODULES="xen-blkfront xen-netfront ext4"
+
+# --- host tools ------------------------------------------------------------------------------
+# the host provides: qemu (run-vm.sh), cpio/kmod/xz (build), and the runtime libraries of
+# the Xen tools (resolved with ldd), plus the non-busybox tools copied into dom0.
+HOST_PKGS="qemu-system-x86 cpio kmod xz-utils file xen-utils-4.17 xenstore-utils bash util-linux coreutils iproute2"
+missing=()
+for p in $HOST_PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    log "apt-get install ${missing[*]}"
+    [ -n "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -v lock)" ] || apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+        || die "apt-get install ${missing[*]} failed"
+fi
+
+# --- Debian packages --------------------------------------------------------------------------
+DEBS="$XB_VM_CACHE/debs"; X="$XB_VM_CACHE/x"
+mkdir -p "$DEBS" "$X" "$XB_VM_IMAGES"
+
+if [ "${XB_VM_OFFLINE:-0}" = 1 ]; then
+    KPKG=$(cd "$DEBS" && ls linux-image-*-amd64_*.deb | sed 's/_.*//' | sort -V | tail -1)
+else
+    KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ {print $2; exit}')
+fi
+[ -n "$KPKG" ] || die "cannot resolve the kernel package linux-image-amd64 depends on (apt-get update?)"
+KVER=${KPKG#linux-image-}
+PKGS="xen-hypervisor-4.17-amd64 $KPKG busybox-static xen-utils-4.17 xen-utils-common xenstore-utils"
+[ $WITH_HEADERS = 1 ] && ! dpkg-query -W "linux-headers-$KVER" >/dev/null 2>&1 && {
+    log "apt-get install linux-headers-$KVER"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "linux-headers-$KVER" >/dev/null
+}
+
+declare -A DEB
+for p in $PKGS; do
+    f=
+    if [ "${XB_VM_OFFLINE:-0}" != 1 ]; then
+        v=$(apt-cache policy "$p" | awk '/Candidate:/ {print $2}')
+        [ -n "$v" ] && [ "$v" != "(none)" ] || die "no candidate for $p (apt-get update?)"
+        f="$DEBS/${p}_${v//:/%3a}_amd64.deb"
+        if [ ! -s "$f" ]; then
+            log "download $p $v"
+            (cd "$DEBS" && apt-get download -q "$p=$v" >/dev/null 2>&1) || die "apt-get download $p=$v failed"
+        fi
+    else
+        f=$(ls "$DEBS/${p}"_*_amd64.deb 2>/dev/null | sort -V | tail -1)
+    fi
+    [ -s "$f" ] || die "missing $f"
+    DEB[$p]=$f
+    d="$X/$(basename "$f" .deb)"
+    if [ ! -e "$d/.done" ]; then
+        log "extract $(basename "$f")"
+        rm -rf "$d"; dpkg -x "$f" "$d"; touch "$d/.done"
+    fi
+done
+xroot() { echo "$X/$(basename "${DEB[$1]}" .deb)"; }
+XEN=$(xroot xen-hypervisor-4.17-amd64); KR=$(xroot "$KPKG"); BB=$(xroot busybox-static)
+XU=$(xroot xen-utils-4.17); XC=$(xroot xen-utils-common); XS=$(xroot xenstore-utils)
+KMOD="$KR/lib/modules/$KVER"
+[ -e "$KMOD/modules.dep" ] || { log "depmod $KVER"; depmod -b "$KR" "$KVER"; }
+
+# --- stamp: skip the rebuild when nothing changed ----------------------------------------------
+stamp=$( { for p in $PKGS; do basename "${DEB[$p]}"; done
+           echo "$DOM0_MODULES|$KERNEL_BACKENDS|$DOMU_MODULES"
+           cat "$XB_VM_DIR/build-images.sh" "$XB_VM_DIR/lib.sh" "$XB_VM_DIR"/files/*
+           for b in bash flock stat losetup ip; do sha256sum "$(command -v $b)"; done; } | sha256sum | cut -c1-16)
+if [ $FORCE = 0 ] && [ "$(cat "$XB_VM_IMAGES/STAMP" 2>/dev/null)" = "$stamp" ] &&
+   [ -s "$XB_VM_IMAGES/dom0.cpio.gz" ] && [ -s "$XB_VM_IMAGES/xen" ]; then
+    log "images up to date ($XB_VM_IMAGES, stamp $stamp)"
+    exit 0
+fi
+
+# --- hypervisor + kernel --------------------------------------------------------------------------
+log "xen: zcat boot/xen-4.17-amd64.gz"
+zcat "$XEN/boot/xen-4.17-amd64.gz" > "$XB_VM_IMAGES/xen.tmp" && mv "$XB_VM_IMAGES/xen.tmp" "$XB_VM_IMAGES/xen"
+cp "$KR/boot/vmlinuz-$KVER" "$XB_VM_IMAGES/vmlinuz"
+echo "$KVER" > "$XB_VM_IMAGES/KVER"
+
+# add_modules STAGE NAMES...: the named modules and their deps (modules.dep), then depmod.
+add_modules() {
+    local stage=$1 m path dep; shift
+    mkdir -p "$stage/lib/modules/$KVER/extra"
+    for m in "$@"; do
+        path=$(awk -F: -v m="$m" '{n=$1; sub(/.*\//, "", n); sub(/\.ko(\.[a-z]+)?$/, "", n); gsub(/-/, "_", n);
+                                   mm=m; gsub(/-/, "_", mm); if (n == mm) {print $0; exit}}' "$KMOD/modules.dep")
+        [ -n "$path" ] || die "module $m not in $KVER's modules.dep"
+        for dep in ${path%%:*} ${path#*:}; do
+            install -D -m 0644 "$KMOD/$dep" "$stage/lib/modules/$KVER/$dep"
+        done
+    done
+    cp "$KMOD"/modules.{order,builtin,builtin.modinfo} "$stage/lib/modules/$KVER/" 2>/dev/null || true
+    depmod -b "$stage" "$KVER"
+}
+modfile() { awk -F: -v m="$1" '{n=$1; sub(/.*\//, "", n); sub(/\.ko$/, "", n); if (n == m) {print $1; exit}}' "$KMOD/modules.dep"; }
+
+# add_busybox STAGE: static busybox with its applets as symlinks in /bin (does not replace
+# anything already there).
+add_busybox() {
+    local stage=$1 a
+    install -D -m 0755 "$BB/bin/busybox" "$stage/bin/busybox"
+    for a in $("$BB/bin/busybox" --list-full); do
+        [ -e "$stage/$a" ] || [ -L "$stage/$a" ] || { mkdir -p "$stage/$(dirname "$a")"; ln -s /bin/busybox "$stage/$a"; }
+    done
+}
+
+# --- domU initramfs -----------------------------------------------------------------------------
+log "domU initramfs"
+U="$XB_VM_OUT/stage-domU"; rm -rf "$U"; stage_root "$U"
+add_busybox "$U"
+add_modules "$U" $DOMU_MODULES
+install -m 0755 "$XB_VM_DIR/files/domU-init" "$U/init"
+mkdir -p "$U/guest.d"
+install -m 0755 "$XB_VM_DIR/files/guest-blk-proof.sh" "$U/guest.d/blk-proof.sh"
+make_cpio "$U" "$XB_VM_IMAGES/domU.cpio.gz"
+
+# --- dom0 initramfs -----------------------------------------------------------------------------
+log "dom0 initramfs"
+D="$XB_VM_OUT/stage-dom0"; rm -rf "$D"; stage_root "$D"
+# the real tools the hotplug scripts need first (busybox's stat lacks %D, flock/losetup/bash)
+for b in bash flock stat losetup ip; do
+    copy_elf "$D" "$(command -v $b)" "/usr/bin/$b"
+    ln -sfn "/usr/bin/$b" "$D/bin/$b"; ln -sfn "/usr/bin/$b" "$D/sbin/$b"   # shadow busybox's
+done
+add_busybox "$D"
+add_modules "$D" $DOM0_MODULES
+mkdir -p "$D/opt/kernel-backends"
+for m in $KERNEL_BACKENDS; do cp "$KMOD/$(modfile "$m")" "$D/opt/kernel-backends/$m.ko"; done
+# Xen tools: every ELF of /usr/lib/xen-4.17/bin, xenstore-* CLIs, hotplug scripts, xl.conf
+mkdir -p "$D/usr/lib/xen-4.17/bin"
+for f in "$XU"/usr/lib/xen-4.17/bin/*; do
+    [ "$(head -c 4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ] && install -m 0755 "$f" "$D/usr/lib/xen-4.17/bin/"
+done
+for f in xl xenstored xenconsoled xen-init-dom0 xenconsole; do ln -sfn "/usr/lib/xen-4.17/bin/$f" "$D/usr/sbin/$f"; done
+cp -a "$XS"/usr/bin/xenstore* "$D/usr/bin/"
+cp -a "$XC/etc/xen" "$D/etc/"
+cp -a "$XU/etc/xen/." "$D/etc/xen/" 2>/dev/null || true
+cp -a "$XU"/usr/lib/xen-4.17/lib "$D/usr/lib/xen-4.17/" 2>/dev/null || true
+rm -rf "$D/usr/lib/xen-4.17/lib/python"
+# libgcc_s: dlopen'd by glibc for pthread_cancel (xl), never listed by ldd
+for l in /lib/x86_64-linux-gnu/libgcc_s.so.1; do install -D -m 0644 "$(readlink -f $l)" "$D$l"; done
+copy_all_elf_libs "$D"
+mkdir -p "$D"/var/lib/xen "$D"/var/log/xen/console "$D"/etc/xb-vm/start.d "$D"/usr/local/bin "$D/vm"
+install -m 0755 "$XB_VM_DIR/files/dom0-init" "$D/init"
+install -m 0644 "$XB_VM_DIR/files/xb-vm-lib.sh" "$D/etc/xb-vm/lib.sh"
+echo "$KVER" > "$D/etc/xb-vm/KVER"
+printf 'root:x:0:0:root:/root:/bin/sh\n' > "$D/etc/passwd"
+printf 'root:x:0:\n' > "$D/etc/group"
+# the guest images
+cp "$XB_VM_IMAGES/vmlinuz" "$D/vm/vmlinuz"
+cp "$XB_VM_IMAGES/domU.cpio.gz" "$D/vm/domU.cpio.gz"
+make_cpio "$D" "$XB_VM_IMAGES/dom0.cpio.gz"
+
+echo "$stamp" > "$XB_VM_IMAGES/STAMP"
+log "images in $XB_VM_IMAGES:"
+(cd "$XB_VM_IMAGES" && ls -l xen vmlinuz dom0.cpio.gz domU.cpio.gz KVER | awk '{printf "    %-14s %10d\n", $9, $5}') >&2

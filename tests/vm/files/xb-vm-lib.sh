@@ -1,0 +1,21 @@
+# /etc/xb-vm/lib.sh - sourced by dom0's /init and by test payloads (busybox sh).
+# ts MSG: a time-stamped line (dom0 uptime) on the console.
+ts() { local up; read -r up _ < /proc/uptime; echo "[dom0 ${up}s] $*"; }
+# wait_for SECONDS CMD...: poll CMD every 0.2 s until it succeeds; 1 on timeout.
+wait_for() {
+    local n=$(( $1 * 5 )); shift
+    while ! "$@" >/dev/null 2>&1; do
+        n=$((n - 1)); [ $n -gt 0 ] || return 1; sleep 0.2
+    done
+}
+# domain_gone NAME: true when xl no longer lists NAME
+domain_gone() { ! xl domid "$1" >/dev/null 2>&1; }
+# wait_domain_gone SECONDS NAME
+wait_domain_gone() { wait_for "$1" domain_gone "$2"; }
+# guest_console NAME: the guest's console log, as xenconsoled writes it
+guest_console() { echo "/var/log/xen/console/guest-$1.log"; }
+# guest_initrd OUT DIR: the stock domU initramfs plus the files of DIR (a second cpio
+# appended: the kernel unpacks both, later files win) - to give a guest another script.
+guest_initrd() {
+    { cat /vm/domU.cpio.gz; (cd "$2" && find . | cpio -o -H newc 2>/dev/null | gzip -1); } > "$1"
+}

@@ -1,0 +1,132 @@
+#!/bin/bash
+# tests/vm/run-vm.sh - boot Xen + dom0 (images of build-images.sh) under QEMU/TCG, run a test
+# payload in dom0, power off. Exit: 0 = dom0 printed XB-VM-RESULT: PASS, 1 = FAIL,
+# 2 = no result (timeout, crash, no test), 77 = images/QEMU missing.
+#
+# Usage: run-vm.sh [options]
+#   --payload DIR     overlay DIR onto dom0's / (a cpio appended to the initramfs); repeatable.
+#                     DIR/test.sh (executable) is the test; DIR/etc/xb-vm/start.d/*.sh are
+#                     sourced by /init before it (e.g. start xenbackd).
+#   --test FILE       use FILE as dom0's /test.sh
+#   --bin FILE[:DEST] copy a host binary (and every shared library it needs, via ldd) into
+#                     dom0 at DEST (default /usr/local/bin/NAME); repeatable
+#   --file SRC:DEST   copy any host file into dom0; repeatable
+#   --module FILE.ko  out-of-tree module: /lib/modules/KVER/extra/, insmod'ed by /init before
+#                     xenstored starts; repeatable
+#   --qemu-arg ARG    extra QEMU argument (e.g. --qemu-arg -device --qemu-arg edu); repeatable
+#   --xen-args STR    extra Xen command line;  --dom0-args STR  extra dom0 kernel command line
+#   --timeout SEC     bound on the whole QEMU run (default 300); dom0's /test.sh gets SEC-30
+#   --log FILE        console log (default: out/runs/<time>/console.log)
+#   --shell           interactive: dom0 shell on the console after the test (xbvm.shell=1)
+#   --quiet           print only XB-VM lines, not the whole console
+# Env: XB_VM_IMAGES (images dir), XB_VM_MEM (MiB, default 2048), XB_VM_DOM0_MEM (default 1024M)
+set -euo pipefail
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+
+PAYLOADS=() BINS=() FILES=() MODULES=() QARGS=() XEN_EXTRA="" DOM0_EXTRA=""
+TIMEOUT=300 LOG="" SHELL_MODE=0 QUIET=0 TEST=""
+while [ $# -gt 0 ]; do
+    case $1 in
+        --payload) PAYLOADS+=("$2"); shift ;;
+        --test) TEST=$2; shift ;;
+        --bin) BINS+=("$2"); shift ;;
+        --file) FILES+=("$2"); shift ;;
+        --module) MODULES+=("$2"); shift ;;
+        --qemu-arg) QARGS+=("$2"); shift ;;
+        --xen-args) XEN_EXTRA=$2; shift ;;
+        --dom0-args) DOM0_EXTRA=$2; shift ;;
+        --timeout) TIMEOUT=$2; shift ;;
+        --log) LOG=$2; shift ;;
+        --shell) SHELL_MODE=1 ;;
+        --quiet) QUIET=1 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown option $1 (see --help)" ;;
+    esac
+    shift
+done
+
+IMG=$XB_VM_IMAGES
+for f in xen vmlinuz dom0.cpio.gz KVER; do
+    [ -s "$IMG/$f" ] || { echo "SKIP: $IMG/$f missing: run tests/vm/build-images.sh" >&2; exit 77; }
+done
+command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 not installed" >&2; exit 77; }
+KVER=$(cat "$IMG/KVER")
+
+RUN="$XB_VM_OUT/runs/$(date +%Y%m%d-%H%M%S)-$$"
+mkdir -p "$RUN"
+LOG=${LOG:-$RUN/console.log}
+mkdir -p "$(dirname "$LOG")"; : > "$LOG"
+
+# --- the payload cpio ---------------------------------------------------------------------
+P="$RUN/payload"; mkdir -p "$P"
+for d in "${PAYLOADS[@]}"; do cp -a "$d/." "$P/"; done
+[ -z "$TEST" ] || install -m 0755 "$TEST" "$P/test.sh"
+for b in "${BINS[@]}"; do
+    src=${b%%:*}; dest=${b#*:}; [ "$dest" != "$b" ] || dest=/usr/local/bin/$(basename "$src")
+    [ -e "$src" ] || die "--bin $src: no such file"
+    copy_elf "$P" "$src" "$dest"
+done
+for f in "${FILES[@]}"; do install -D "${f%%:*}" "$P/${f#*:}"; done
+for m in "${MODULES[@]}"; do install -D -m 0644 "$m" "$P/lib/modules/$KVER/extra/$(basename "$m")"; done
+# libraries already in dom0's image are not duplicated (same host, same files)
+INITRD="$RUN/initrd.cpio.gz"
+if [ -n "$(ls -A "$P")" ]; then
+    make_cpio "$P" "$RUN/payload.cpio.gz"
+    cat "$IMG/dom0.cpio.gz" "$RUN/payload.cpio.gz" > "$INITRD"
+else
+    INITRD="$IMG/dom0.cpio.gz"
+fi
+
+XEN_ARGS="console=com1 com1=115200,8n1 dom0_mem=${XB_VM_DOM0_MEM:-1024M},max:${XB_VM_DOM0_MEM:-1024M} loglvl=all guest_loglvl=all $XEN_EXTRA"
+DOM0_ARGS="console=hvc0 earlyprintk=xen panic=5 loglevel=5 xbvm.timeout=$((TIMEOUT > 60 ? TIMEOUT - 30 : TIMEOUT)) $DOM0_EXTRA"
+[ $SHELL_MODE = 0 ] || DOM0_ARGS+=" xbvm.shell=1"
+QEMU=(qemu-system-x86_64 -accel tcg -cpu qemu64 -smp 2 -m "${XB_VM_MEM:-2048}" -nographic -no-reboot
+      -pidfile "$RUN/qemu.pid"
+      -kernel "$IMG/xen" -append "$XEN_ARGS"
+      -initrd "$IMG/vmlinuz $DOM0_ARGS,$INITRD"
+      "${QARGS[@]}")
+printf '%q ' "${QEMU[@]}" > "$RUN/cmdline"; echo >> "$RUN/cmdline"
+log "run dir $RUN"
+log "qemu: $(cat "$RUN/cmdline")"
+
+if [ $SHELL_MODE = 1 ]; then
+    log "interactive (Ctrl-a x quits QEMU); console also in $LOG"
+    set +e; timeout -k 5 "$TIMEOUT" "${QEMU[@]}" | tee "$LOG"; set -e
+    grep -q 'XB-VM-RESULT: PASS' "$LOG"; exit $?
+fi
+
+# --- boot, time-stamping every console line -------------------------------------------------
+QPID=
+reap() {
+    [ -n "$QPID" ] && kill "$QPID" 2>/dev/null
+    [ -s "$RUN/qemu.pid" ] && kill -9 "$(cat "$RUN/qemu.pid")" 2>/dev/null
+    true
+}
+trap reap EXIT
+trap 'reap; exit 130' INT TERM
+stamp() {
+    local line now d t0=${EPOCHREALTIME/./}
+    while IFS= read -r line; do
+        line=${line//$'\r'/}
+        now=${EPOCHREALTIME/./}; d=$((now - t0))
+        printf -v line '[%4d.%03ds] %s' $((d / 1000000)) $(((d / 1000) % 1000)) "$line"
+        printf '%s\n' "$line" >> "$LOG"
+        if [ $QUIET = 0 ] || [[ $line == *XB-VM* || $line == *XB-GUEST* ]]; then printf '%s\n' "$line"; fi
+    done
+}
+log "boot (timeout ${TIMEOUT}s)"
+set +e
+timeout -k 5 "$TIMEOUT" "${QEMU[@]}" </dev/null 2>&1 | stamp &
+wait $!
+set -e
+QPID=
+rm -f "$RUN/qemu.pid"
+log "QEMU exited; log $LOG"
+[ "${XB_VM_KEEP:-0}" = 1 ] || rm -f "$RUN/initrd.cpio.gz"     # 17+ MiB per run
+res=$(grep -a -o 'XB-VM-RESULT: .*' "$LOG" | tail -1 || true)
+log "result: ${res:-none}"
+case $res in
+    "XB-VM-RESULT: PASS"*) exit 0 ;;
+    "XB-VM-RESULT: FAIL"*) exit 1 ;;
+    *) exit 2 ;;
+esac
