@@ -2,6 +2,7 @@
 /* xenbackctl: talk to xenbackd's control socket. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
