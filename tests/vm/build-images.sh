@@ -67,11 +67,15 @@ PKGS="xen-hypervisor-4.17-amd64 $KPKG busybox-static xen-utils-4.17 xen-utils-co
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "linux-headers-$KVER" >/dev/null
 }
 
-declare -A DEB
+declare -A DEB CAND
+if [ "${XB_VM_OFFLINE:-0}" != 1 ]; then
+    # one apt-cache call for all the candidates
+    while read -r p v; do CAND[$p]=$v; done < <(apt-cache policy $PKGS | awk '/^[^ ].*:$/ {p = substr($1, 1, length($1) - 1)} /Candidate:/ {print p, $2}')
+fi
 for p in $PKGS; do
     f=
     if [ "${XB_VM_OFFLINE:-0}" != 1 ]; then
-        v=$(apt-cache policy "$p" | awk '/Candidate:/ {print $2}')
+        v=${CAND[$p]:-}
         [ -n "$v" ] && [ "$v" != "(none)" ] || die "no candidate for $p (apt-get update?)"
         f="$DEBS/${p}_${v//:/%3a}_amd64.deb"
         if [ ! -s "$f" ]; then

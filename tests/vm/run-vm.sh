@@ -58,8 +58,10 @@ LOG=${LOG:-$RUN/console.log}
 mkdir -p "$(dirname "$LOG")"; : > "$LOG"
 
 # --- the payload cpio ---------------------------------------------------------------------
-P="$RUN/payload"; mkdir -p "$P"
-for d in "${PAYLOADS[@]}"; do cp -a "$d/." "$P/"; done
+# the same merged-/usr skeleton as dom0's (lib -> usr/lib ...): a payload entry "lib" that
+# is a directory would REPLACE dom0's lib symlink when the kernel unpacks the second cpio
+P="$RUN/payload"; stage_root "$P"
+for d in "${PAYLOADS[@]}"; do tar -C "$d" -cf - . | tar -C "$P" -xf - --keep-directory-symlink; done
 [ -z "$TEST" ] || install -m 0755 "$TEST" "$P/test.sh"
 for b in "${BINS[@]}"; do
     src=${b%%:*}; dest=${b#*:}; [ "$dest" != "$b" ] || dest=/usr/local/bin/$(basename "$src")
@@ -70,7 +72,7 @@ for f in "${FILES[@]}"; do install -D "${f%%:*}" "$P/${f#*:}"; done
 for m in "${MODULES[@]}"; do install -D -m 0644 "$m" "$P/lib/modules/$KVER/extra/$(basename "$m")"; done
 # libraries already in dom0's image are not duplicated (same host, same files)
 INITRD="$RUN/initrd.cpio.gz"
-if [ -n "$(ls -A "$P")" ]; then
+if [ -n "$(find "$P" ! -type d ! -type l)" ]; then
     make_cpio "$P" "$RUN/payload.cpio.gz"
     cat "$IMG/dom0.cpio.gz" "$RUN/payload.cpio.gz" > "$INITRD"
 else
