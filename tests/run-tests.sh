@@ -1,0 +1,21 @@
+#!/bin/bash
+# The whole test suite: unit and sim tiers under ASan+UBSan (and the vm tier
+# when it is enabled). Usage: tests/run-tests.sh [extra meson test args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+	echo "run-tests: run as root (xenstored, namespaces, taps)" >&2
+	exit 1
+fi
+tests/install-deps.sh
+build=${XB_BUILD_DIR:-build-test}
+if [ ! -d "$build" ]; then
+	meson setup "$build" -Db_sanitize=address,undefined \
+		-Db_lundef=false --buildtype=debugoptimized
+fi
+ninja -C "$build"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+meson test -C "$build" --suite unit --suite sim --print-errorlogs \
+	--num-processes 2 "$@"
