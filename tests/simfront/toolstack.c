@@ -211,6 +211,30 @@ int ts_count_nodes(struct xs_handle *xs, const char *path)
 	return total;
 }
 
+int ts_vbd_remove_begin(struct xs_handle *xs, const struct ts_vbd *v)
+{
+	char be[128];
+
+	ts_vbd_paths(v, be, sizeof(be), NULL, 0);
+	for (;;) {
+		xs_transaction_t t = xs_transaction_start(xs);
+		int r;
+
+		if (t == XBT_NULL)
+			return -errno;
+		r = wr(xs, t, be, "online", "0");
+		r = r ?: wr(xs, t, be, "state", "5");
+		if (r) {
+			xs_transaction_end(xs, t, true);
+			return r;
+		}
+		if (xs_transaction_end(xs, t, false))
+			return 0;
+		if (errno != EAGAIN)
+			return -errno;
+	}
+}
+
 int ts_vbd_remove(struct xs_handle *xs, const struct ts_vbd *v,
 		  int timeout_ms)
 {
@@ -218,19 +242,9 @@ int ts_vbd_remove(struct xs_handle *xs, const struct ts_vbd *v,
 	int r;
 
 	ts_vbd_paths(v, be, sizeof(be), fe, sizeof(fe));
-	for (;;) {
-		xs_transaction_t t = xs_transaction_start(xs);
-
-		if (t == XBT_NULL)
-			return -errno;
-		if (wr(xs, t, be, "online", "0") ||
-		    wr(xs, t, be, "state", "5")) {
-			xs_transaction_end(xs, t, true);
-			break;
-		}
-		if (xs_transaction_end(xs, t, false) || errno != EAGAIN)
-			break;
-	}
+	r = ts_vbd_remove_begin(xs, v);
+	if (r)
+		return r;
 	r = ts_wait_state(xs, be, 6, timeout_ms);
 	xs_rm(xs, XBT_NULL, be);
 	xs_rm(xs, XBT_NULL, fe);

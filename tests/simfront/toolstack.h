@@ -42,6 +42,9 @@ int ts_vbd_hotplug(struct xs_handle *xs, const struct ts_vbd *v);
 int ts_vbd_remove(struct xs_handle *xs, const struct ts_vbd *v,
 		  int timeout_ms);
 
+/* The first half of ts_vbd_remove: online=0, backend state=Closing. */
+int ts_vbd_remove_begin(struct xs_handle *xs, const struct ts_vbd *v);
+
 /* Read an integer key; -1 if missing or malformed. */
 long ts_read_int(struct xs_handle *xs, const char *dir, const char *key);
 /* Write a string key. 0 or -errno. */
