@@ -455,6 +455,22 @@ int main(int argc, char **argv)
 	for (unsigned int i = 0; i < cfg.ntypes; i++)
 		d.types[d.ntypes++] = xb_backend_find(cfg.types[i]);
 
+	/* Two backends answering the same xenstore directory would corrupt
+	 * each other's state: refuse types a kernel driver already serves. */
+	for (unsigned int i = 0; strcmp(cfg.platform, "sim") && i < cfg.ntypes;
+	     i++) {
+		char drv[96];
+
+		snprintf(drv, sizeof(drv), "/sys/bus/xen-backend/drivers/%s",
+			 cfg.types[i]);
+		if (access(drv, F_OK) == 0) {
+			log_err("the kernel already serves '%s' (%s exists): "
+				"unload its module (e.g. modprobe -r "
+				"xen-blkback) or drop it from --types",
+				cfg.types[i], drv);
+			goto out;
+		}
+	}
 	pargs.sim_dir = cfg.sim_dir;
 	r = xb_platform_open(cfg.platform, &pargs, &d.plat);
 	if (r < 0) {
