@@ -4,7 +4,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <stdint.h>
 #include <xen/io/blkif.h>
+#include <xen/io/protocols.h>
+#include <xen/io/xenbus.h>
 
 #include "minifront.h"
 
