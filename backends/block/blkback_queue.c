@@ -1,0 +1,832 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * One blkif ring served on one worker thread.
+ *
+ * The worker waits on two fds: the event channel (the guest produced
+ * requests) and the engine's completion fd. Each wake-up consumes what the
+ * ring holds, maps the data grants, queues I/O, hands the batch to the
+ * kernel in one go, writes the responses that are ready and notifies the
+ * guest once.
+ *
+ * Untrusted: everything in the shared ring (req_prod and every entry) and
+ * in indirect pages. The producer index is read once per pass and checked
+ * against our own response index; each entry is copied once
+ * (RING_COPY_REQUEST) and only the copy is looked at afterwards.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "blkback.h"
+#include "xb_log.h"
+#include "xb_worker.h"
+
+#define SECTOR_SHIFT 9
+
+static uint64_t now_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
+/* The worker is the only writer; get_stats reads with relaxed loads. */
+static inline void stat_add(uint64_t *c, uint64_t n)
+{
+	__atomic_store_n(c, *c + n, __ATOMIC_RELAXED);
+}
+
+/* Runs stmt with R bound to the ring of the queue's ABI. */
+#define WITH_RING(q, stmt)                                               \
+	do {                                                             \
+		if ((q)->abi == BLKBACK_ABI_X86_32) {                    \
+			struct blkback_x86_32_back_ring *R = &(q)->ring.r32; \
+			stmt;                                            \
+		} else {                                                 \
+			struct blkback_x86_64_back_ring *R = &(q)->ring.r64; \
+			stmt;                                            \
+		}                                                        \
+	} while (0)
+
+static unsigned int max_segs(const struct blkback_queue *q)
+{
+	unsigned int m = q->bd->lim.max_indirect;
+
+	return m > BLKIF_MAX_SEGMENTS_PER_REQUEST ?
+		       m : BLKIF_MAX_SEGMENTS_PER_REQUEST;
+}
+
+/* ---- releasing what a request holds ---- */
+
+static void req_release(struct blkback_queue *q, struct blkback_req *r)
+{
+	struct xb_platform *plat = q->bd->dev->plat;
+
+	if (r->map_addr) {
+		int err = xb_gnt_unmap(plat, r->map_addr, r->map_count);
+
+		if (err)
+			dev_err_errno(q, err, "unmapping %u data grants",
+				      r->map_count);
+		r->map_addr = NULL;
+		r->map_count = 0;
+	}
+	if (r->nr_pg) {
+		uint64_t now = now_sec();
+
+		for (unsigned int i = 0; i < r->nr_pg; i++)
+			blkback_pgnt_put(r->pg[i], now);
+		r->nr_pg = 0;
+	}
+}
+
+/* The request is answered on the next respond pass. */
+static void req_finish(struct blkback_queue *q, struct blkback_req *r,
+		       int err)
+{
+	req_release(q, r);
+	r->status = blkback_status(err);
+	if (err) {
+		stat_add(&q->stats.errors, 1);
+		dev_debug_errno(q, err, "request %llu op %u failed",
+				(unsigned long long)r->id, r->io_op);
+	} else if (r->done) {
+		stat_add(r->write ? &q->stats.bytes_written :
+				    &q->stats.bytes_read,
+			 r->done);
+	}
+	r->state = BLKBACK_REQ_FREE;
+	r->next = NULL;
+	if (q->done_tail)
+		q->done_tail->next = r;
+	else
+		q->done_head = r;
+	q->done_tail = r;
+}
+
+/* ---- engine calls, with the in-flight accounting ---- */
+
+static int eng_submit_rw(struct blkback_queue *q, struct blkback_req *r)
+{
+	int err;
+
+	r->state = BLKBACK_REQ_IO;
+	q->eng_inflight++;
+	q->queued++;
+	err = q->eng->submit_rw(q, r);
+	if (err) {
+		q->eng_inflight--;
+		q->queued--;
+	}
+	return err;
+}
+
+static int eng_submit_fsync(struct blkback_queue *q, struct blkback_req *r)
+{
+	int err;
+
+	r->state = BLKBACK_REQ_FSYNC;
+	q->eng_inflight++;
+	q->queued++;
+	err = q->eng->submit_fsync(q, r);
+	if (err) {
+		q->eng_inflight--;
+		q->queued--;
+	}
+	return err;
+}
+
+/* Skip n transferred bytes at the front of the iovec (a short transfer). */
+static void iov_advance(struct blkback_req *r, size_t n)
+{
+	unsigned int i = 0;
+
+	while (i < r->iovcnt && n >= r->iov[i].iov_len)
+		n -= r->iov[i++].iov_len;
+	memmove(r->iov, r->iov + i, (r->iovcnt - i) * sizeof(*r->iov));
+	r->iovcnt -= i;
+	if (r->iovcnt && n) {
+		r->iov[0].iov_base = (char *)r->iov[0].iov_base + n;
+		r->iov[0].iov_len -= n;
+	}
+}
+
+void blkback_io_done(struct blkback_req *r, int res)
+{
+	struct blkback_queue *q = r->q;
+	int err;
+
+	q->eng_inflight--;
+	if (res < 0) {
+		if (res != -EOPNOTSUPP)
+			dev_warn_errno(q, res, "%s at %llu+%u",
+				       r->state == BLKBACK_REQ_FSYNC ?
+					       "flush" :
+				       r->write ? "write" : "read",
+				       (unsigned long long)r->offset, r->len);
+		req_finish(q, r, res);
+		return;
+	}
+	if (r->state == BLKBACK_REQ_IO) {
+		if ((unsigned int)res > r->len - r->done)
+			res = (int)(r->len - r->done);
+		r->done += (uint32_t)res;
+		if (r->done < r->len) {
+			/* Short transfer: nothing past the end can cause it
+			 * (the range was checked), so retry the rest; a zero
+			 * means the backing store shrank under us. */
+			if (res == 0) {
+				req_finish(q, r, -EIO);
+				return;
+			}
+			iov_advance(r, (size_t)res);
+			r->offset += (uint64_t)res;
+			err = eng_submit_rw(q, r);
+			if (err)
+				req_finish(q, r, err);
+			return;
+		}
+		if (r->fsync_after) {
+			err = eng_submit_fsync(q, r);
+			if (err)
+				req_finish(q, r, err);
+			return;
+		}
+	}
+	req_finish(q, r, 0);
+}
+
+/* ---- responses ---- */
+
+static void write_response(struct blkback_queue *q, struct blkback_req *r)
+{
+	if (q->abi == BLKBACK_ABI_X86_32) {
+		struct blkback_x86_32_back_ring *R = &q->ring.r32;
+		struct blkback_x86_32_response *rsp =
+			RING_GET_RESPONSE(R, R->rsp_prod_pvt);
+
+		rsp->id = r->id;
+		rsp->operation = r->rsp_op;
+		rsp->status = r->status;
+		R->rsp_prod_pvt++;
+	} else {
+		struct blkback_x86_64_back_ring *R = &q->ring.r64;
+		struct blkback_x86_64_response *rsp =
+			RING_GET_RESPONSE(R, R->rsp_prod_pvt);
+
+		rsp->id = r->id;
+		rsp->operation = r->rsp_op;
+		rsp->status = r->status;
+		R->rsp_prod_pvt++;
+	}
+}
+
+/* Answer every finished request; one notification for the batch. */
+static void queue_respond(struct blkback_queue *q)
+{
+	struct blkback_req *r;
+	int notify = 0;
+
+	if (!q->done_head)
+		return;
+	while ((r = q->done_head)) {
+		q->done_head = r->next;
+		write_response(q, r);
+		if (r == q->exclusive) {
+			q->exclusive = NULL;
+			q->excl_running = false;
+		}
+		r->next = q->free_reqs;
+		q->free_reqs = r;
+		q->inflight--;
+	}
+	q->done_tail = NULL;
+	WITH_RING(q, RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(R, notify));
+	if (notify) {
+		int err = xb_evtchn_notify(q->ec);
+
+		if (err)
+			dev_warn_errno(q, err, "notify");
+	}
+}
+
+/* ---- mapping a request's data ---- */
+
+/*
+ * Read the segment list of an indirect request into q->segs: map the
+ * indirect pages, copy n segments out once, unmap. Returns 0 or -errno.
+ */
+static int read_indirect(struct blkback_queue *q,
+			 const struct blkback_preq *p)
+{
+	struct xb_platform *plat = q->bd->dev->plat;
+	unsigned int left = p->nr_segs;
+	void *addr;
+	int err;
+
+	for (unsigned int i = 0; i < p->nr_indirect; i++)
+		q->refs[i] = p->indirect_grefs[i];
+	err = xb_gnt_map(plat, q->bd->dev->domid, p->nr_indirect, q->refs,
+			 false, &addr);
+	if (err)
+		return err;
+	/* The pages are contiguous in the mapping and 512 segments fill one,
+	 * so the list is one array. Copied once; only the copy is used. */
+	memcpy(q->segs, addr, left * sizeof(*q->segs));
+	err = xb_gnt_unmap(plat, addr, p->nr_indirect);
+	if (err)
+		dev_err_errno(q, err, "unmapping indirect pages");
+	return 0;
+}
+
+/*
+ * Map the n segments in q->segs for r and fill r->iov. Persistent grants
+ * come from the cache where it has room; the rest are mapped in one batch.
+ * On failure nothing stays mapped. Returns 0 or -errno.
+ */
+static int map_segments(struct blkback_queue *q, struct blkback_req *r,
+			unsigned int n)
+{
+	struct xb_platform *plat = q->bd->dev->plat;
+	struct blkif_request_segment *segs = q->segs;
+	unsigned int nmap = 0, k = 0, got = 0;
+	uint64_t now = 0;
+	int err = 0;
+
+	/* r->pg[i] is the cache entry of segment i, or NULL. */
+	if (q->persistent) {
+		now = now_sec();
+		for (got = 0; got < n; got++) {
+			unsigned int i = got;
+
+			r->pg[i] = blkback_pgnt_get(q, segs[i].gref, now, &err);
+			if (!r->pg[i]) {
+				if (err != -ENOSPC)
+					goto err_put;
+				q->refs[nmap++] = segs[i].gref;
+			}
+		}
+	} else {
+		for (unsigned int i = 0; i < n; i++)
+			q->refs[nmap++] = segs[i].gref;
+	}
+	if (nmap) {
+		/* A read fills guest memory: the mapping must be writable. */
+		err = xb_gnt_map(plat, q->bd->dev->domid, nmap, q->refs,
+				 !r->write, &r->map_addr);
+		if (err) {
+			r->map_addr = NULL;
+			goto err_put;
+		}
+		r->map_count = nmap;
+	}
+	r->iovcnt = 0;
+	for (unsigned int i = 0; i < n; i++) {
+		char *page;
+		char *base;
+		size_t len;
+
+		if (q->persistent && r->pg[i])
+			page = r->pg[i]->addr;
+		else
+			page = (char *)r->map_addr + (size_t)k++ * XB_PAGE_SIZE;
+		base = page + ((size_t)segs[i].first_sect << SECTOR_SHIFT);
+		len = (size_t)(segs[i].last_sect - segs[i].first_sect + 1)
+		      << SECTOR_SHIFT;
+		if (r->iovcnt &&
+		    (char *)r->iov[r->iovcnt - 1].iov_base +
+				    r->iov[r->iovcnt - 1].iov_len ==
+			    base) {
+			r->iov[r->iovcnt - 1].iov_len += len;
+		} else {
+			r->iov[r->iovcnt].iov_base = base;
+			r->iov[r->iovcnt].iov_len = len;
+			r->iovcnt++;
+		}
+	}
+	/* Compact the held persistent grants to the front of r->pg. */
+	if (q->persistent) {
+		unsigned int j = 0;
+
+		for (unsigned int i = 0; i < n; i++)
+			if (r->pg[i])
+				r->pg[j++] = r->pg[i];
+		r->nr_pg = j;
+	}
+	return 0;
+
+err_put:
+	/* Only the first `got` entries of r->pg are this request's. */
+	for (unsigned int i = 0; i < got; i++)
+		if (r->pg[i])
+			blkback_pgnt_put(r->pg[i], now);
+	r->nr_pg = 0;
+	return err;
+}
+
+/* ---- discard ---- */
+
+static int do_discard(struct blkback_queue *q, const struct blkback_preq *p)
+{
+	struct blkback_dev *bd = q->bd;
+	uint64_t off = p->sector << SECTOR_SHIFT;
+	uint64_t len = p->nr_sectors << SECTOR_SHIFT;
+
+	if (!len)
+		return 0;
+	if (bd->is_blkdev) {
+		uint64_t range[2] = { off, len };
+		bool secure = bd->discard_secure &&
+			      (p->flag & BLKIF_DISCARD_SECURE);
+
+		if (ioctl(bd->fd, secure ? BLKSECDISCARD : BLKDISCARD,
+			  range) < 0)
+			return -errno;
+		return 0;
+	}
+	/* Punching a hole leaves the size alone and reads back zeroes. */
+	if (fallocate(bd->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)off, (off_t)len) < 0)
+		return -errno;
+	return 0;
+}
+
+/* ---- one request ---- */
+
+/*
+ * Take one request (a private copy of its ring entry) and either queue it
+ * to the engine, park it as the exclusive request, or finish it at once.
+ */
+static void queue_handle(struct blkback_queue *q, const void *entry)
+{
+	struct blkback_req *r = q->free_reqs;
+	struct blkback_preq p;
+	unsigned int n;
+	uint64_t nsec = 0;
+	int err;
+
+	q->free_reqs = r->next;
+	q->inflight++;
+	blkback_req_decode(q->abi, entry, &p);
+	r->id = p.id;
+	r->rsp_op = p.rsp_op;
+	r->io_op = p.io_op;
+	r->write = false;
+	r->fsync_after = false;
+	r->done = 0;
+	r->len = 0;
+	r->offset = 0;
+	r->iovcnt = 0;
+	r->nr_pg = 0;
+	r->map_addr = NULL;
+	r->map_count = 0;
+	stat_add(&q->stats.requests, 1);
+
+	err = blkback_req_check(&p, &q->bd->lim);
+	if (err)
+		goto finish;
+
+	switch (p.io_op) {
+	case BLKIF_OP_DISCARD:
+		err = do_discard(q, &p);
+		goto finish;
+	case BLKIF_OP_FLUSH_DISKCACHE:
+	case BLKIF_OP_WRITE_BARRIER:
+		if (!p.nr_segs) {
+			q->exclusive = r;
+			return;
+		}
+		r->write = true;
+		r->fsync_after = true;
+		break;
+	case BLKIF_OP_WRITE:
+		r->write = true;
+		break;
+	default:
+		break;
+	}
+
+	n = p.nr_segs;
+	if (p.op == BLKIF_OP_INDIRECT) {
+		err = read_indirect(q, &p);
+		if (err)
+			goto finish;
+	} else {
+		memcpy(q->segs, p.seg, n * sizeof(*q->segs));
+	}
+	err = blkback_segs_check(q->segs, n, p.sector, &q->bd->lim, &nsec);
+	if (err)
+		goto finish;
+	err = map_segments(q, r, n);
+	if (err)
+		goto finish;
+	r->offset = p.sector << SECTOR_SHIFT;
+	r->len = (uint32_t)(nsec << SECTOR_SHIFT);
+	if (r->fsync_after) {
+		/* Flush with data: ordered after everything before it. */
+		q->exclusive = r;
+		return;
+	}
+	err = eng_submit_rw(q, r);
+	if (err)
+		goto finish;
+	return;
+
+finish:
+	req_finish(q, r, err);
+}
+
+/* The exclusive request runs once everything before it is answered. */
+static void queue_start_exclusive(struct blkback_queue *q)
+{
+	struct blkback_req *r = q->exclusive;
+	int err;
+
+	if (!r || q->excl_running || q->inflight != 1)
+		return;
+	q->excl_running = true;
+	if (r->len)
+		err = eng_submit_rw(q, r);
+	else
+		err = eng_submit_fsync(q, r);
+	if (err)
+		req_finish(q, r, err);
+}
+
+/* The guest broke the ring protocol: stop serving, tell the core. */
+static void queue_broken(struct blkback_queue *q, const char *why,
+			 unsigned int prod, unsigned int pvt)
+{
+	char msg[160];
+
+	q->dead = true;
+	stat_add(&q->stats.ring_errors, 1);
+	snprintf(msg, sizeof(msg), "queue %u: %s (req_prod %u, rsp_prod %u)",
+		 q->index, why, prod, pvt);
+	dev_err(q, "%s", msg);
+	xb_dev_fatal_async(q->bd->dev, msg);
+}
+
+/* Copy out and handle what the ring holds. */
+static void queue_consume(struct blkback_queue *q)
+{
+	RING_IDX rc, rp, pvt;
+	unsigned int size = q->ring_size;
+
+	if (q->dead || q->stopping || q->exclusive)
+		return;
+	/* req_prod is guest-written: one read, then only our copy. */
+	rp = __atomic_load_n(&q->ring.r64.sring->req_prod, __ATOMIC_ACQUIRE);
+	if (q->abi == BLKBACK_ABI_X86_32) {
+		rc = q->ring.r32.req_cons;
+		pvt = q->ring.r32.rsp_prod_pvt;
+	} else {
+		rc = q->ring.r64.req_cons;
+		pvt = q->ring.r64.rsp_prod_pvt;
+	}
+	if (rp - pvt > size) {
+		queue_broken(q, "ring overflow", rp, pvt);
+		return;
+	}
+	while (rc != rp) {
+		/* Never more in flight than the ring has room to answer. */
+		if (rc - pvt >= size || !q->free_reqs)
+			break;
+		if (q->abi == BLKBACK_ABI_X86_32) {
+			struct blkback_x86_32_request e;
+
+			RING_COPY_REQUEST(&q->ring.r32, rc, &e);
+			q->ring.r32.req_cons = ++rc;
+			queue_handle(q, &e);
+		} else {
+			struct blkback_x86_64_request e;
+
+			RING_COPY_REQUEST(&q->ring.r64, rc, &e);
+			q->ring.r64.req_cons = ++rc;
+			queue_handle(q, &e);
+		}
+		if (q->exclusive)
+			break;
+	}
+}
+
+static void queue_commit(struct blkback_queue *q)
+{
+	int err;
+
+	if (!q->queued)
+		return;
+	err = q->eng->commit(q);
+	if (err)
+		dev_warn_errno(q, err, "%s: submit", q->eng->name);
+}
+
+/* One pass: consume, submit the batch, answer, until the ring is idle. */
+static void queue_run(struct blkback_queue *q)
+{
+	int more;
+
+	do {
+		queue_consume(q);
+		queue_commit(q);
+		queue_respond(q);
+		if (q->exclusive) {
+			queue_start_exclusive(q);
+			queue_commit(q);
+			queue_respond(q);
+			if (q->exclusive)
+				return; /* resumed by its completion */
+		}
+		if (q->dead || q->stopping)
+			return;
+		WITH_RING(q, RING_FINAL_CHECK_FOR_REQUESTS(R, more));
+	} while (more);
+}
+
+/* ---- worker callbacks ---- */
+
+static void evtchn_cb(int fd, uint32_t events, void *arg)
+{
+	struct blkback_queue *q = arg;
+	int r = xb_evtchn_ack(q->ec);
+
+	if (r < 0)
+		dev_warn_errno(q, r, "event channel ack");
+	queue_run(q);
+}
+
+static void engine_cb(int fd, uint32_t events, void *arg)
+{
+	struct blkback_queue *q = arg;
+	int err = q->eng->reap(q, false);
+
+	if (err)
+		dev_warn_errno(q, err, "%s: reap", q->eng->name);
+	queue_run(q);
+}
+
+static void timer_cb(int fd, uint32_t events, void *arg)
+{
+	struct blkback_queue *q = arg;
+	uint64_t ticks;
+
+	if (read(fd, &ticks, sizeof(ticks)) < 0)
+		return;
+	blkback_pgnt_purge(q, now_sec(), q->bd->persistent_idle);
+}
+
+/* ---- start / stop ---- */
+
+static void queue_free_mem(struct blkback_queue *q)
+{
+	if (q->reqs) {
+		for (unsigned int i = 0; i < q->ring_size; i++) {
+			free(q->reqs[i].iov);
+			free(q->reqs[i].pg);
+		}
+	}
+	free(q->reqs);
+	q->reqs = NULL;
+	free(q->segs);
+	q->segs = NULL;
+	free(q->refs);
+	q->refs = NULL;
+	q->free_reqs = NULL;
+}
+
+static int queue_alloc_mem(struct blkback_queue *q)
+{
+	unsigned int ms = max_segs(q);
+
+	q->reqs = calloc(q->ring_size, sizeof(*q->reqs));
+	q->segs = calloc(ms, sizeof(*q->segs));
+	q->refs = calloc(ms, sizeof(*q->refs));
+	if (!q->reqs || !q->segs || !q->refs)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < q->ring_size; i++) {
+		struct blkback_req *r = &q->reqs[i];
+
+		r->q = q;
+		r->iov = calloc(ms, sizeof(*r->iov));
+		if (!r->iov)
+			return -ENOMEM;
+		if (q->persistent) {
+			r->pg = calloc(ms, sizeof(*r->pg));
+			if (!r->pg)
+				return -ENOMEM;
+		}
+		r->next = q->free_reqs;
+		q->free_reqs = r;
+	}
+	return 0;
+}
+
+static const struct blkback_engine_ops *
+engine_for(enum blkback_engine_kind k)
+{
+	switch (k) {
+	case BLKBACK_ENGINE_AIO:
+		return &blkback_aio_engine;
+	case BLKBACK_ENGINE_NULL:
+		return &blkback_null_engine;
+	default:
+		return &blkback_uring_engine;
+	}
+}
+
+static int queue_engine_init(struct blkback_queue *q)
+{
+	/* Room for every request plus the fsync a flush adds. */
+	unsigned int depth = q->ring_size;
+	int err;
+
+	q->eng = engine_for(q->bd->engine);
+	err = q->eng->init(q, depth);
+	if (err && q->bd->engine == BLKBACK_ENGINE_AUTO) {
+		dev_warn_errno(q, err, "io_uring unavailable, using libaio");
+		q->eng->fini(q);
+		q->eng = &blkback_aio_engine;
+		err = q->eng->init(q, depth);
+	}
+	if (err) {
+		dev_err_errno(q, err, "%s: init", q->eng->name);
+		q->eng->fini(q);
+		q->eng = NULL;
+	}
+	return err;
+}
+
+/* Worker thread. Returns 0 or -errno; on failure nothing is left behind. */
+int blkback_queue_start(void *arg)
+{
+	struct blkback_queue *q = arg;
+	int err;
+
+	q->eng_fd = -1;
+	q->timer_fd = -1;
+	err = queue_alloc_mem(q);
+	if (err)
+		goto err_mem;
+	if (q->persistent) {
+		err = blkback_pgnt_init(&q->pgc, q->bd->max_persistent);
+		if (err)
+			goto err_mem;
+	}
+	err = queue_engine_init(q);
+	if (err)
+		goto err_pgnt;
+	q->eng_fd = q->eng->fd(q);
+	err = xb_worker_add_fd(q->worker, q->ec_fd, EPOLLIN, evtchn_cb, q);
+	if (err)
+		goto err_engine;
+	if (q->eng_fd >= 0) {
+		err = xb_worker_add_fd(q->worker, q->eng_fd, EPOLLIN,
+				       engine_cb, q);
+		if (err)
+			goto err_ec;
+	}
+	if (q->persistent && q->bd->persistent_idle) {
+		unsigned int period = q->bd->persistent_idle / 2 ?: 1;
+		struct itimerspec its = {
+			.it_interval = { .tv_sec = period },
+			.it_value = { .tv_sec = period },
+		};
+
+		q->timer_fd = timerfd_create(CLOCK_MONOTONIC,
+					     TFD_NONBLOCK | TFD_CLOEXEC);
+		if (q->timer_fd < 0) {
+			err = -errno;
+			goto err_eng_fd;
+		}
+		timerfd_settime(q->timer_fd, 0, &its, NULL);
+		err = xb_worker_add_fd(q->worker, q->timer_fd, EPOLLIN,
+				       timer_cb, q);
+		if (err)
+			goto err_timer;
+	}
+	q->started = true;
+	dev_debug(q, "serving on worker %u with %s, ring %u", 
+		  xb_worker_index(q->worker), q->eng->name, q->ring_size);
+	/* Requests may already wait (the guest raced our bind). */
+	queue_run(q);
+	return 0;
+
+err_timer:
+	close(q->timer_fd);
+	q->timer_fd = -1;
+err_eng_fd:
+	if (q->eng_fd >= 0)
+		xb_worker_del_fd(q->worker, q->eng_fd);
+err_ec:
+	xb_worker_del_fd(q->worker, q->ec_fd);
+err_engine:
+	q->eng->fini(q);
+	q->eng = NULL;
+err_pgnt:
+	if (q->persistent)
+		blkback_pgnt_fini(q);
+err_mem:
+	queue_free_mem(q);
+	return err;
+}
+
+/*
+ * Worker thread. Waits for every operation in the engine, answers what
+ * finished, releases all grants held by the queue. The ring and the event
+ * channel stay for the caller to drop. Returns 0.
+ */
+int blkback_queue_stop(void *arg)
+{
+	struct blkback_queue *q = arg;
+
+	if (!q->started)
+		return 0;
+	q->stopping = true;
+	queue_commit(q);
+	while (q->eng_inflight) {
+		int err = q->eng->reap(q, true);
+
+		if (err && err != -EINTR && err != -EAGAIN) {
+			dev_err_errno(q, err, "%s: waiting for %u operations",
+				      q->eng->name, q->eng_inflight);
+			break;
+		}
+		queue_commit(q); /* short transfers resubmit */
+	}
+	/* A flush still waiting for its drain never started: fail it. */
+	if (q->exclusive && !q->excl_running)
+		req_finish(q, q->exclusive, -EIO);
+	queue_respond(q);
+
+	if (q->timer_fd >= 0) {
+		xb_worker_del_fd(q->worker, q->timer_fd);
+		close(q->timer_fd);
+		q->timer_fd = -1;
+	}
+	if (q->eng_fd >= 0)
+		xb_worker_del_fd(q->worker, q->eng_fd);
+	xb_worker_del_fd(q->worker, q->ec_fd);
+	if (q->eng_inflight) {
+		/* The engine could not be drained: leaking its memory beats
+		 * letting the kernel write into freed buffers. */
+		dev_err(q, "%u operations lost in %s", q->eng_inflight,
+			q->eng->name);
+	} else {
+		q->eng->fini(q);
+		q->eng = NULL;
+		if (q->persistent)
+			blkback_pgnt_fini(q);
+		queue_free_mem(q);
+	}
+	q->started = false;
+	return 0;
+}
