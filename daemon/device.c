@@ -270,7 +270,13 @@ static void set_state(struct xb_device_core *c, enum xenbus_state st)
 	char v[4];
 	int r;
 
-	if (c->dev.state == st)
+	unsigned long long cur;
+
+	/* Compare with the node, not our cache: the toolstack writes it too
+	 * (libxl's removal sets Closing). */
+	if (c->dev.state == st &&
+	    xb_dev_read_uint(&c->dev, false, "state", 8, &cur) == 0 &&
+	    cur == (unsigned long long)st)
 		return;
 	snprintf(v, sizeof(v), "%d", (int)st);
 	r = write_checked(c, "state", v);

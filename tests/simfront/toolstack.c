@@ -242,6 +242,13 @@ int ts_vbd_remove(struct xs_handle *xs, const struct ts_vbd *v,
 	int r;
 
 	ts_vbd_paths(v, be, sizeof(be), fe, sizeof(fe));
+	/* libxl only asks a Connected backend to close; any other it just
+	 * removes. */
+	if (ts_read_int(xs, be, "state") != 4) {
+		xs_rm(xs, XBT_NULL, be);
+		xs_rm(xs, XBT_NULL, fe);
+		return 0;
+	}
 	r = ts_vbd_remove_begin(xs, v);
 	if (r)
 		return r;
@@ -289,14 +296,18 @@ int td_start(struct td_daemon *d, const char *const *extra_args)
 
 	if (!daemon_path)
 		daemon_path = "xenbackd";
-	snprintf(d->dir, sizeof(d->dir), "%s/xbd-XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(d->dir))
-		return -errno;
+	/* A restart keeps the directory, so guests' sim domains stay. */
+	if (!d->dir[0]) {
+		snprintf(d->dir, sizeof(d->dir), "%s/xbd-XXXXXX",
+			 tmp ? tmp : "/tmp");
+		if (!mkdtemp(d->dir))
+			return -errno;
+	}
 	snprintf(d->sim_dir, sizeof(d->sim_dir), "%s/sim", d->dir);
 	snprintf(d->ctl_path, sizeof(d->ctl_path), "%s/ctl.sock", d->dir);
 	snprintf(d->log_path, sizeof(d->log_path), "%s/daemon.log", d->dir);
 	snprintf(notify_path, sizeof(notify_path), "%s/notify.sock", d->dir);
-	if (mkdir(d->sim_dir, 0700) < 0)
+	if (mkdir(d->sim_dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
 
 	nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);

@@ -74,6 +74,7 @@ struct td_daemon {
  * extra args, stderr to <dir>/daemon.log, and wait up to 15 s for
  * sd_notify READY=1 (through our own NOTIFY_SOCKET). 0 or -errno.
  * The sim dir is created first so guests can be made before or after.
+ * Zero *d before the first start; a later start (restart) reuses its dir.
  */
 int td_start(struct td_daemon *d, const char *const *extra_args);
 /* SIGTERM and wait up to 20 s; returns the exit status, or -1 if it had
