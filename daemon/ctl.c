@@ -70,6 +70,9 @@ static json_object *handle_cmd(struct xb_ctl *ctl, const char *line)
 		json_object_object_add(
 			o, "platform",
 			json_object_new_string(ctl->d->plat->ops->name));
+		json_object_object_add(
+			o, "log_level",
+			json_object_new_string(xb_log_level_name(xb_log_level)));
 	} else if (!strcmp(line, "list")) {
 		json_object *arr = json_object_new_array();
 

@@ -398,8 +398,9 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 
 	if (lvl < 0)
 		lvl = cli_log_level >= 0 ? cli_log_level : LOG_INFO;
+	log_info("SIGHUP: log level %s -> %s", xb_log_level_name(xb_log_level),
+		 xb_log_level_name(lvl));
 	xb_log_level = lvl;
-	log_info("log level now %s", xb_log_level_name(lvl));
 }
 
 static int write_pidfile(const char *path)

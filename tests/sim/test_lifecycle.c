@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,9 @@ struct fx {
 static struct fx fx;
 
 /* Returns 0, 77 (skip) or 1. */
+static char envpath[200], envarg[220];
+static const char *const args[] = { envarg, NULL };
+
 static int fx_start(void)
 {
 	int r = xsh_start(&fx.xsh), fd;
@@ -47,7 +51,9 @@ static int fx_start(void)
 	fx.xs = xs_open(0);
 	if (!fx.xs)
 		return 1;
-	if (td_start(&fx.td, NULL) < 0)
+	snprintf(envpath, sizeof(envpath), "/tmp/xb-env-%d", (int)getpid());
+	snprintf(envarg, sizeof(envarg), "--env-file=%s", envpath);
+	if (td_start(&fx.td, args) < 0)
 		return 1;
 	snprintf(fx.img, sizeof(fx.img), "%s/disk.img", fx.td.dir);
 	fd = open(fx.img, O_RDWR | O_CREAT | O_TRUNC, 0600);
@@ -452,6 +458,56 @@ static int case_shutdown(void)
 	return 0;
 }
 
+/* The control socket, xenbackctl, SIGHUP, and a device's counters. */
+static int case_ctl(void)
+{
+	struct sg_domain *sg = fx_domain(1);
+	struct ts_vbd v = vbd(1, 51712);
+	struct minifront f;
+	char cmd[1024], buf[4096];
+	FILE *p;
+
+	TS_CHECK(sg);
+	TS_CHECK(add_dev(&v) == 0);
+	mf_init(&f, sg, fx.xs, &v);
+	TS_CHECK(mf_connect(&f, NULL, T_MS) == 0);
+	snprintf(cmd, sizeof(cmd), "'%s' -s '%s' list", getenv("XB_CTL"),
+		 fx.td.ctl_path);
+	p = popen(cmd, "r");
+	TS_CHECK(p);
+	buf[fread(buf, 1, sizeof(buf) - 1, p)] = 0;
+	TS_CHECK(pclose(p) == 0);
+	printf("%s", buf);
+	TS_CHECK(strstr(buf, "Connected") && strstr(buf, "51712"));
+	TS_CHECK(td_ctl(&fx.td, "version", buf, sizeof(buf)) == 0);
+	TS_CHECK(strstr(buf, "\"platform\":\"sim\"") &&
+		 strstr(buf, "\"log_level\":\"debug\""));
+	TS_CHECK(td_ctl(&fx.td, "log-level info", buf, sizeof(buf)) == 0);
+	TS_CHECK(strstr(buf, "\"log_level\":\"info\""));
+	TS_CHECK(td_ctl(&fx.td, "log-level shouty", buf, sizeof(buf)) == 0);
+	TS_CHECK(strstr(buf, "error"));
+	TS_CHECK(td_ctl(&fx.td, "nonsense", buf, sizeof(buf)) == 0);
+	TS_CHECK(strstr(buf, "unknown command"));
+
+	/* SIGHUP re-reads XENBACKD_LOG_LEVEL from the env file. */
+	p = fopen(envpath, "w");
+	TS_CHECK(p);
+	fprintf(p, "XENBACKD_OPTS=\"\"\nXENBACKD_LOG_LEVEL=warn\n");
+	fclose(p);
+	TS_CHECK(kill(fx.td.pid, SIGHUP) == 0);
+	for (int i = 0; i < 200; i++) {
+		TS_CHECK(td_ctl(&fx.td, "version", buf, sizeof(buf)) == 0);
+		if (strstr(buf, "\"log_level\":\"warn\""))
+			break;
+		usleep(10000);
+	}
+	unlink(envpath);
+	TS_CHECK(strstr(buf, "\"log_level\":\"warn\""));
+	TS_CHECK(mf_close(&f, T_MS) == 0);
+	mf_release(&f);
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(void);
@@ -460,6 +516,7 @@ static const struct {
 	{ "death", case_death },	 { "online0", case_online0 },
 	{ "stuck", case_stuck },	 { "many", case_many },
 	{ "malformed", case_malformed }, { "shutdown", case_shutdown },
+	{ "ctl", case_ctl },
 };
 
 int main(int argc, char **argv)
