@@ -4,10 +4,6 @@
 
 #include "xb_daemon.h"
 
-/* TEMPORARY until backends/block lands: weak so the core links alone. */
-extern const struct backend_ops blkback_ops __attribute__((weak));
-extern const struct backend_ops blkback_qdisk_ops __attribute__((weak));
-
 static const struct backend_ops *const backends[] = {
 	&blkback_ops,
 	&blkback_qdisk_ops,
@@ -18,7 +14,7 @@ static const struct backend_ops *const backends[] = {
 const struct backend_ops *xb_backend_find(const char *type)
 {
 	for (unsigned int i = 0; i < NBACKENDS; i++)
-		if (backends[i] && !strcmp(backends[i]->type, type))
+		if (!strcmp(backends[i]->type, type))
 			return backends[i];
 	return NULL;
 }
@@ -29,8 +25,6 @@ const char *xb_backend_names(void)
 
 	if (!names[0]) {
 		for (unsigned int i = 0; i < NBACKENDS; i++) {
-			if (!backends[i])
-				continue;
 			if (names[0])
 				strcat(names, ",");
 			strcat(names, backends[i]->type);
