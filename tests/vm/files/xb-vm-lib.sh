@@ -19,3 +19,12 @@ guest_console() { echo "/var/log/xen/console/guest-$1.log"; }
 guest_initrd() {
     { cat /vm/domU.cpio.gz; (cd "$2" && find . | cpio -o -H newc 2>/dev/null | gzip -1); } > "$1"
 }
+# check_kernel_log FILE|-: 1 (and the lines) if a kernel log (dom0's dmesg with "-", or a guest
+# console log) shows an oops, a WARN, a BUG or a blkfront/netfront error.
+check_kernel_log() {
+    local src=$1 bad
+    if [ "$src" = - ]; then bad=$(dmesg | grep -E 'Oops|WARNING:|BUG:|Call Trace|blkfront: .*error|netfront: .*error|general protection' );
+    else bad=$(grep -E 'Oops|WARNING:|BUG:|Call Trace|blkfront: .*error|netfront: .*error|general protection' "$src"); fi
+    [ -z "$bad" ] && return 0
+    echo "kernel log ${src}: $bad"; return 1
+}

@@ -12,7 +12,7 @@ printf '%s' "$tok" | dd of=$img conv=notrunc 2>/dev/null
 cat > /tmp/guest1.cfg <<CFG
 name = "guest1"
 type = "pv"
-kernel = "/vm/vmlinuz"
+kernel = "/vm/vmlinux.gz"
 ramdisk = "/vm/domU.cpio.gz"
 extra = "console=hvc0 xbvm.guest=blk-proof"
 memory = 256
@@ -32,6 +32,8 @@ ack=$(dd if=$img bs=512 skip=2048 count=1 2>/dev/null | tr -d '\0')
 [ "$ack" = "guest-ack:$tok" ] || { ts "disk image reply mismatch: '$ack'"; exit 12; }
 grep -q 'XB-GUEST: blk-proof PASS' "$log" || { ts "guest did not report PASS"; exit 13; }
 ts "image holds the guest's reply: $ack"
+check_kernel_log "$log" || exit 15
+check_kernel_log - || exit 16
 # nothing left behind
 [ -z "$(xenstore-list /local/domain/0/backend/vbd 2>/dev/null)" ] || { ts "backend nodes left"; xenstore-ls /local/domain/0/backend; exit 14; }
 losetup -a
