@@ -161,6 +161,7 @@ add_modules "$U" $DOMU_MODULES
 install -m 0755 "$XB_VM_DIR/files/domU-init" "$U/init"
 mkdir -p "$U/guest.d"
 install -m 0755 "$XB_VM_DIR/files/guest-blk-proof.sh" "$U/guest.d/blk-proof.sh"
+install -m 0755 "$XB_VM_DIR/files/guest-net-proof.sh" "$U/guest.d/net-proof.sh"
 make_cpio "$U" "$XB_VM_IMAGES/domU.cpio.gz"
 
 # --- dom0 initramfs -----------------------------------------------------------------------------

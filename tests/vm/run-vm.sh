@@ -83,7 +83,7 @@ XEN_ARGS="console=com1 com1=115200,8n1 dom0_mem=${XB_VM_DOM0_MEM:-1024M},max:${X
 DOM0_ARGS="console=hvc0 earlyprintk=xen panic=5 loglevel=5 xbvm.timeout=$((TIMEOUT > 60 ? TIMEOUT - 30 : TIMEOUT)) $DOM0_EXTRA"
 [ $SHELL_MODE = 0 ] || DOM0_ARGS+=" xbvm.shell=1"
 QEMU=(qemu-system-x86_64 -accel tcg -cpu qemu64 -smp 2 -m "${XB_VM_MEM:-2048}" -nographic -no-reboot
-      -pidfile "$RUN/qemu.pid" -device virtio-rng-pci
+      -pidfile "$RUN/qemu.pid" -nic none -device virtio-rng-pci
       -kernel "$IMG/xen" -append "$XEN_ARGS"
       -initrd "$IMG/vmlinuz $DOM0_ARGS,$INITRD"
       "${QARGS[@]}")
@@ -93,7 +93,7 @@ log "qemu: $(cat "$RUN/cmdline")"
 
 if [ $SHELL_MODE = 1 ]; then
     log "interactive (Ctrl-a x quits QEMU); console also in $LOG"
-    set +e; timeout -k 5 "$TIMEOUT" "${QEMU[@]}" | tee "$LOG"; set -e
+    set +e; timeout --foreground -k 5 "$TIMEOUT" "${QEMU[@]}" | tee "$LOG"; set -e
     grep -q 'XB-VM-RESULT: PASS' "$LOG"; exit $?
 fi
 
