@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Fixture for the blk sim tests: a private xenstored, xenbackd on the sim
+ * platform, simulated domains, vbds added like xl does, and a workload
+ * generator that checks data integrity against an in-memory model and the
+ * backing file.
+ */
+#ifndef BLKTEST_H
+#define BLKTEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "blkfront.h"
+#include "toolstack.h"
+#include "xs_harness.h"
+
+#define BT_MS 15000
+
+struct bt {
+	struct xs_harness *xsh;
+	struct xs_handle *xs;
+	struct td_daemon td;
+	struct sg_domain *sg[8];
+	bool started;
+};
+
+/* Start xenstored + xenbackd with extra args. 0, 77 (skip) or 1. */
+int bt_start(struct bt *t, const char *const *daemon_args);
+/* Stop all; the daemon's exit status (0 clean). Keeps the dir on failure. */
+int bt_stop(struct bt *t);
+/* A simulated domain with nr_frames pages of memory. NULL on failure. */
+struct sg_domain *bt_domain(struct bt *t, unsigned int domid,
+			    unsigned int nr_frames);
+/* Create a backing file of size bytes (sparse, or filled with a pattern
+ * when fill). 0 or -errno. */
+int bt_image(const char *path, uint64_t size, bool fill);
+/* A vbd like xl writes it; added and hotplugged. 0 or -errno. */
+int bt_add_vbd(struct bt *t, struct ts_vbd *v);
+/* be/fe paths of a vbd */
+void bt_paths(const struct ts_vbd *v, char *be, char *fe);
+/* Counters from `xenbackctl`-style "stats" for a device, -1 if missing. */
+long long bt_stat(struct bt *t, const char *dev, const char *key);
+
+/* ---- integrity workload ---- */
+struct bt_load {
+	unsigned int qd;           /* requests in flight */
+	unsigned int ops;          /* total requests */
+	unsigned int write_pct;    /* % writes */
+	unsigned int max_sectors;  /* per request (0: frontend max) */
+	bool page_offsets;         /* random first_sect in the first page */
+	uint64_t seed;
+};
+
+/*
+ * Run the load on f against the disk of f->sectors, keeping a model of the
+ * content (initialised from the backing file at img) and checking every
+ * read; then read everything back through f and compare the backing file
+ * with the model. 0 pass, 1 fail.
+ */
+int bt_integrity(struct blkfront *f, const char *img,
+		 const struct bt_load *l);
+
+/* Deterministic PRNG. */
+uint64_t bt_rand(uint64_t *s);
+
+#define BT_CHECK(cond)                                                        \
+	do {                                                                  \
+		if (!(cond)) {                                                \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
+				__LINE__, #cond);                             \
+			return 1;                                             \
+		}                                                             \
+	} while (0)
+
+#endif

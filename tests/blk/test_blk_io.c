@@ -1,0 +1,729 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * blkback end to end on the sim platform: a simulated blkfront against
+ * xenbackd, one case per argument. Exit 0 pass, 1 fail, 77 skip.
+ *
+ *   qd1 qd8 qd32 qd128   data integrity at that queue depth, verify pass
+ *   ops                  every op: read, write, flush, barrier (empty and
+ *                        with data), discard, unknown op
+ *   indirect             256-segment requests
+ *   persistent           integrity with feature-persistent
+ *   multiqueue           4 queues on 2 workers
+ *   multipage            ring-page-order 4
+ *   abi32                the x86_32 ring layout
+ *   noproto              no protocol key: the native default
+ *   readonly             mode=r: writes and discards refused, reads fine
+ *   discard              punch-hole reads back zeroes; discard-enable=0
+ *   flush                flush ordering: data written before a flush is in
+ *                        the backing file when the flush answers
+ *   aio                  integrity with --blk-engine=aio
+ *   null                 --blk-engine=null answers OK without I/O
+ *   enospc               a backing file on a full filesystem: errors,
+ *                        counted, device still serving
+ *   sector4k             a 4 KiB logical-sector loop device
+ *   reconnect            close and connect again, data still there
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <xen/io/xenbus.h>
+
+#include "blktest.h"
+
+#define MiB (1ull << 20)
+
+static struct bt T;
+static char img[520];
+
+static struct ts_vbd mkvbd(unsigned int domid, unsigned int devid,
+			   const char *target)
+{
+	struct ts_vbd v = {
+		.domid = domid,
+		.devid = devid,
+		.vdev = "xvda",
+		.target = target,
+		.discard_enable = -1,
+		.script = true,
+	};
+	return v;
+}
+
+/* With the daemon running: image, domain, vbd, connected frontend. */
+static int attach(uint64_t size, struct ts_vbd *v, const struct bf_opts *o,
+		  struct blkfront *f)
+{
+	char be[128], fe[128];
+	struct sg_domain *sg;
+	int r;
+
+	if (!v->target) {
+		snprintf(img, sizeof(img), "%s/disk.img", T.td.dir);
+		BT_CHECK(bt_image(img, size, true) == 0);
+		v->target = img;
+	}
+	sg = bt_domain(&T, v->domid, 32768);
+	BT_CHECK(sg);
+	BT_CHECK(bt_add_vbd(&T, v) == 0);
+	bt_paths(v, be, fe);
+	r = bf_connect(f, sg, T.xs, be, fe, o, BT_MS);
+	if (r) {
+		fprintf(stderr, "bf_connect: %s\n", strerror(-r));
+		td_dump_log(&T.td);
+		return 1;
+	}
+	return 0;
+}
+
+/* Starts everything and connects one frontend. 0, 77 or 1. */
+static int setup(const char *const *dargs, uint64_t size, struct ts_vbd *v,
+		 const struct bf_opts *o, struct blkfront *f)
+{
+	int r = bt_start(&T, dargs);
+
+	if (r)
+		return r;
+	return attach(size, v, o, f);
+}
+
+static int finish(struct blkfront *f, int ret)
+{
+	int r = bf_close(f, BT_MS);
+
+	if (r) {
+		fprintf(stderr, "bf_close: %s (%llu grants still mapped)\n",
+			strerror(-r), f->grant_end_failures);
+		ret = 1;
+	}
+	if (bt_stop(&T))
+		ret = 1;
+	if (ret)
+		td_dump_log(&T.td);
+	return ret;
+}
+
+static int integrity(const char *const *dargs, const struct bf_opts *o,
+		     const struct bt_load *l, uint64_t size)
+{
+	struct ts_vbd v = mkvbd(1, 51712, NULL);
+	struct blkfront f;
+	int r = setup(dargs, size, &v, o, &f);
+
+	if (r)
+		return r;
+	printf("connected: %u queue(s), ring %u, %u segs/req, persistent %d,"
+	       " sectors %llu\n",
+	       f.nr_queues, f.q[0].ring_size, f.max_segs, f.persistent,
+	       (unsigned long long)f.sectors);
+	r = bt_integrity(&f, img, l);
+	return finish(&f, r);
+}
+
+static int case_qd(unsigned int qd)
+{
+	struct bf_opts o = { .ring_order = qd > 32 ? 2 : 0 };
+	struct bt_load l = {
+		.qd = qd,
+		.ops = 3000,
+		.write_pct = 50,
+		.page_offsets = true,
+		.seed = qd,
+	};
+
+	return integrity(NULL, &o, &l, 32 * MiB);
+}
+
+static int case_indirect(void)
+{
+	struct bf_opts o = { .ring_order = 0 };
+	struct ts_vbd v = mkvbd(1, 51712, NULL);
+	struct blkfront f;
+	uint8_t *w, *rd;
+	int r = setup(NULL, 32 * MiB, &v, &o, &f);
+
+	if (r)
+		return r;
+	BT_CHECK(f.be_max_indirect == 256);
+	BT_CHECK(f.max_segs == 256);
+	w = malloc(MiB);
+	rd = malloc(MiB);
+	BT_CHECK(w && rd);
+	for (unsigned int i = 0; i < MiB; i++)
+		w[i] = (uint8_t)(i * 7 + 3);
+	/* 256 whole pages: exactly one 1 MiB indirect request. */
+	BT_CHECK(bf_rw(&f, BLKIF_OP_WRITE, 2048, w, 2048) == BLKIF_RSP_OKAY);
+	memset(rd, 0, MiB);
+	BT_CHECK(bf_rw(&f, BLKIF_OP_READ, 2048, rd, 2048) == BLKIF_RSP_OKAY);
+	BT_CHECK(!memcmp(w, rd, MiB));
+	/* 257 segments: the frontend refuses; raw indirect with 257 gets
+	 * an error from the backend. */
+	{
+		struct bf_io io = { .op = BLKIF_OP_READ, .sector = 0,
+				    .nr_sectors = 2056, .buf = rd };
+
+		BT_CHECK(bf_submit(&f, &io) == -EINVAL);
+	}
+	{
+		struct blkback_x86_64_request_indirect e = {
+			.operation = BLKIF_OP_INDIRECT,
+			.indirect_op = BLKIF_OP_READ,
+			.nr_segments = 257,
+		};
+		struct bf_io io = { 0 };
+
+		BT_CHECK(bf_submit_raw(&f, 0, &e, sizeof(e), &io, NULL) == 0);
+		BT_CHECK(bf_drain(&f, BT_MS) == 0);
+		BT_CHECK(io.status == BLKIF_RSP_ERROR);
+	}
+	free(w);
+	free(rd);
+	{
+		struct bt_load l = { .qd = 16, .ops = 400, .write_pct = 50,
+				     .max_sectors = 2048, .seed = 7 };
+
+		r = bt_integrity(&f, img, &l);
+	}
+	return finish(&f, r);
+}
+
+static int case_persistent(void)
+{
+	struct bf_opts o = { .persistent = true };
+	struct bt_load l = { .qd = 32, .ops = 3000, .write_pct = 50,
+			     .page_offsets = true, .seed = 11 };
+
+	return integrity(NULL, &o, &l, 32 * MiB);
+}
+
+static int case_multiqueue(void)
+{
+	const char *args[] = { "--workers=2", "--blk-max-queues=4", NULL };
+	struct bf_opts o = { .nr_queues = 4, .ring_order = 1 };
+	struct bt_load l = { .qd = 64, .ops = 4000, .write_pct = 50,
+			     .page_offsets = true, .seed = 13 };
+
+	return integrity(args, &o, &l, 32 * MiB);
+}
+
+static int case_multipage(void)
+{
+	struct bf_opts o = { .ring_order = 4, .persistent = true };
+	struct bt_load l = { .qd = 256, .ops = 4000, .write_pct = 50,
+			     .max_sectors = 88, .seed = 17 };
+
+	return integrity(NULL, &o, &l, 32 * MiB);
+}
+
+static int case_abi32(void)
+{
+	struct bf_opts o = { .abi = BLKBACK_ABI_X86_32 };
+	struct bt_load l = { .qd = 32, .ops = 2000, .write_pct = 50,
+			     .page_offsets = true, .seed = 19 };
+
+	return integrity(NULL, &o, &l, 16 * MiB);
+}
+
+static int case_noproto(void)
+{
+	struct bf_opts o = { .no_protocol = true };
+	struct bt_load l = { .qd = 8, .ops = 500, .write_pct = 50,
+			     .seed = 23 };
+
+	return integrity(NULL, &o, &l, 8 * MiB);
+}
+
+static int case_aio(void)
+{
+	const char *args[] = { "--blk-engine=aio", NULL };
+	struct bf_opts o = { .ring_order = 1 };
+	struct bt_load l = { .qd = 32, .ops = 3000, .write_pct = 50,
+			     .page_offsets = true, .seed = 29 };
+
+	return integrity(args, &o, &l, 32 * MiB);
+}
+
+static int case_ops(void)
+{
+	struct ts_vbd v = mkvbd(1, 51712, NULL);
+	struct bf_opts o = { 0 };
+	struct blkfront f;
+	uint8_t buf[8192], rd[8192];
+	int r = setup(NULL, 8 * MiB, &v, &o, &f);
+
+	if (r)
+		return r;
+	BT_CHECK(f.feat_flush && f.feat_barrier && f.feat_discard &&
+		 f.feat_persistent);
+	BT_CHECK(f.sector_size == 512);
+	BT_CHECK(f.sectors == 8 * MiB / 512);
+	BT_CHECK(f.info == 0);
+	memset(buf, 0xa5, sizeof(buf));
+	BT_CHECK(bf_rw(&f, BLKIF_OP_WRITE, 100, buf, 16) == BLKIF_RSP_OKAY);
+	BT_CHECK(bf_rw(&f, BLKIF_OP_READ, 100, rd, 16) == BLKIF_RSP_OKAY);
+	BT_CHECK(!memcmp(buf, rd, sizeof(buf)));
+	/* Flush, empty and with data; barrier, empty and with data. */
+	{
+		struct bf_io io = { .op = BLKIF_OP_FLUSH_DISKCACHE, .queue = -1 };
+
+		BT_CHECK(bf_sync(&f, &io, BT_MS) == BLKIF_RSP_OKAY);
+		BT_CHECK(io.rsp_op == BLKIF_OP_FLUSH_DISKCACHE);
+		io.op = BLKIF_OP_WRITE_BARRIER;
+		BT_CHECK(bf_sync(&f, &io, BT_MS) == BLKIF_RSP_OKAY);
+		memset(buf, 0x5a, sizeof(buf));
+		io = (struct bf_io){ .op = BLKIF_OP_FLUSH_DISKCACHE,
+				     .sector = 200, .nr_sectors = 16,
+				     .buf = buf, .queue = -1 };
+		BT_CHECK(bf_sync(&f, &io, BT_MS) == BLKIF_RSP_OKAY);
+		io.op = BLKIF_OP_WRITE_BARRIER;
+		io.sector = 300;
+		BT_CHECK(bf_sync(&f, &io, BT_MS) == BLKIF_RSP_OKAY);
+		BT_CHECK(bf_rw(&f, BLKIF_OP_READ, 200, rd, 16) == 0);
+		BT_CHECK(!memcmp(buf, rd, sizeof(buf)));
+		BT_CHECK(bf_rw(&f, BLKIF_OP_READ, 300, rd, 16) == 0);
+		BT_CHECK(!memcmp(buf, rd, sizeof(buf)));
+	}
+	/* Discard: reads back zeroes. */
+	{
+		struct bf_io io = { .op = BLKIF_OP_DISCARD, .sector = 96,
+				    .nr_sectors = 32, .queue = -1 };
+		uint8_t z[16384];
+
+		BT_CHECK(bf_sync(&f, &io, BT_MS) == BLKIF_RSP_OKAY);
+		BT_CHECK(bf_rw(&f, BLKIF_OP_READ, 96, z, 32) == 0);
+		for (size_t i = 0; i < sizeof(z); i++)
+			BT_CHECK(z[i] == 0);
+	}
+	/* Unknown and reserved ops: EOPNOTSUPP, echoing the op. */
+	for (uint8_t op = 4; op < 12; op++) {
+		struct blkback_x86_64_request e = { .operation = op,
+						    .nr_segments = 1 };
+		struct bf_io io = { 0 };
+
+		if (op == BLKIF_OP_DISCARD || op == BLKIF_OP_INDIRECT)
+			continue;
+		BT_CHECK(bf_submit_raw(&f, 0, &e, sizeof(e), &io, NULL) == 0);
+		BT_CHECK(bf_drain(&f, BT_MS) == 0);
+		BT_CHECK(io.status == BLKIF_RSP_EOPNOTSUPP);
+		BT_CHECK(io.rsp_op == op);
+	}
+	/* Reading past the end: error, nothing else happens. */
+	BT_CHECK(bf_rw(&f, BLKIF_OP_READ, f.sectors - 4, rd, 8) ==
+		 BLKIF_RSP_ERROR);
+	BT_CHECK(bf_rw(&f, BLKIF_OP_READ, f.sectors - 8, rd, 8) ==
+		 BLKIF_RSP_OKAY);
+	BT_CHECK(bt_stat(&T, "d1/vbd51712", "errors") >= 1);
+	BT_CHECK(bt_stat(&T, "d1/vbd51712", "requests") > 10);
+	return finish(&f, 0);
+}
+
+static int case_readonly(void)
+{
+	struct ts_vbd v = mkvbd(1, 51712, NULL);
+	struct bf_opts o = { 0 };
+	struct blkfront f;
+	uint8_t buf[4096];
+	int r;
+
+	v.readonly = true;
+	r = setup(NULL, 8 * MiB, &v, &o, &f);
+	if (r)
+		return r;
+	BT_CHECK(f.info & VDISK_READONLY);
+	BT_CHECK(!f.feat_discard);
+	BT_CHECK(bf_rw(&f, BLKIF_OP_READ, 0, buf, 8) == BLKIF_RSP_OKAY);
+	BT_CHECK(bf_rw(&f, BLKIF_OP_WRITE, 0, buf, 8) == BLKIF_RSP_ERROR);
+	{
+		struct bf_io io = { .op = BLKIF_OP_FLUSH_DISKCACHE, .sector = 0,
+				    .nr_sectors = 8, .buf = buf, .queue = -1 };
+
+		BT_CHECK(bf_sync(&f, &io, BT_MS) == BLKIF_RSP_ERROR);
+		io = (struct bf_io){ .op = BLKIF_OP_DISCARD, .sector = 0,
+				     .nr_sectors = 8, .queue = -1 };
+		BT_CHECK(bf_sync(&f, &io, BT_MS) != BLKIF_RSP_OKAY);
+		io = (struct bf_io){ .op = BLKIF_OP_FLUSH_DISKCACHE,
+				     .queue = -1 };
+		BT_CHECK(bf_sync(&f, &io, BT_MS) == BLKIF_RSP_OKAY);
+	}
+	{
+		/* An indirect write too. */
+		static uint8_t big[128 * 1024];
+		int st = bf_rw(&f, BLKIF_OP_WRITE, 0, big, 256);
+
+		BT_CHECK(st == BLKIF_RSP_ERROR);
+	}
+	BT_CHECK(bf_rw(&f, BLKIF_OP_READ, 0, buf, 8) == BLKIF_RSP_OKAY);
+	return finish(&f, 0);
+}
+
+static int case_discard(void)
+{
+	struct ts_vbd v = mkvbd(1, 51712, NULL);
+	struct ts_vbd v2;
+	struct bf_opts o = { 0 };
+	struct blkfront f, f2;
+	char be[128], fe[128];
+	static uint8_t buf[MiB];
+	struct stat st1, st2;
+	int r = setup(NULL, 16 * MiB, &v, &o, &f);
+
+	if (r)
+		return r;
+	BT_CHECK(f.feat_discard);
+	BT_CHECK(f.discard_granularity >= 512);
+	BT_CHECK(stat(img, &st1) == 0);
+	{
+		struct bf_io io = { .op = BLKIF_OP_DISCARD, .sector = 2048,
+				    .nr_sectors = 4096, .queue = -1 };
+
+		BT_CHECK(bf_sync(&f, &io, BT_MS) == BLKIF_RSP_OKAY);
+	}
+	BT_CHECK(stat(img, &st2) == 0);
+	BT_CHECK(st2.st_size == st1.st_size);       /* KEEP_SIZE */
+	BT_CHECK(st2.st_blocks < st1.st_blocks);    /* a real hole */
+	BT_CHECK(bf_rw(&f, BLKIF_OP_READ, 2048, buf, 2048) == 0);
+	for (size_t i = 0; i < MiB; i++)
+		BT_CHECK(buf[i] == 0);
+	/* An unaligned partial range still reads back zeroes. */
+	{
+		struct bf_io io = { .op = BLKIF_OP_DISCARD, .sector = 9001,
+				    .nr_sectors = 3, .queue = -1 };
+		uint8_t z[1536];
+
+		BT_CHECK(bf_sync(&f, &io, BT_MS) == BLKIF_RSP_OKAY);
+		BT_CHECK(bf_rw(&f, BLKIF_OP_READ, 9001, z, 3) == 0);
+		for (size_t i = 0; i < sizeof(z); i++)
+			BT_CHECK(z[i] == 0);
+		BT_CHECK(bf_rw(&f, BLKIF_OP_READ, 9000, z, 1) == 0);
+		BT_CHECK(z[0] | z[1] | z[2] | z[3]); /* untouched */
+	}
+	/* Past the end: error. */
+	{
+		struct bf_io io = { .op = BLKIF_OP_DISCARD,
+				    .sector = f.sectors - 1, .nr_sectors = 2,
+				    .queue = -1 };
+
+		BT_CHECK(bf_sync(&f, &io, BT_MS) == BLKIF_RSP_ERROR);
+		io.sector = ~0ull - 1;
+		io.nr_sectors = 4;
+		BT_CHECK(bf_sync(&f, &io, BT_MS) == BLKIF_RSP_ERROR);
+	}
+	/* A second device with discard-enable=0 offers no discard. */
+	v2 = mkvbd(1, 51728, img);
+	v2.vdev = "xvdb";
+	v2.discard_enable = 0;
+	BT_CHECK(bt_add_vbd(&T, &v2) == 0);
+	bt_paths(&v2, be, fe);
+	BT_CHECK(bf_connect(&f2, T.sg[1], T.xs, be, fe, &o, BT_MS) == 0);
+	BT_CHECK(!f2.feat_discard);
+	{
+		struct bf_io io = { .op = BLKIF_OP_DISCARD, .sector = 0,
+				    .nr_sectors = 8, .queue = -1 };
+
+		BT_CHECK(bf_sync(&f2, &io, BT_MS) == BLKIF_RSP_EOPNOTSUPP);
+	}
+	BT_CHECK(bf_close(&f2, BT_MS) == 0);
+	return finish(&f, 0);
+}
+
+/*
+ * Flush ordering: writes the guest saw complete, then a flush; when the
+ * flush answers, the data is in the backing file, and a barrier is not
+ * answered before the writes queued ahead of it.
+ */
+static int case_flush(void)
+{
+	struct ts_vbd v = mkvbd(1, 51712, NULL);
+	struct bf_opts o = { .ring_order = 1 };
+	struct blkfront f;
+	struct bf_io ios[32], fl = { .op = BLKIF_OP_WRITE_BARRIER,
+				     .queue = -1 };
+	static uint8_t data[32][4096];
+	int fd, r = setup(NULL, 8 * MiB, &v, &o, &f);
+
+	if (r)
+		return r;
+	for (unsigned int round = 0; round < 20; round++) {
+		for (unsigned int i = 0; i < 32; i++) {
+			memset(data[i], (int)(round * 32 + i), 4096);
+			ios[i] = (struct bf_io){ .op = BLKIF_OP_WRITE,
+						 .sector = (uint64_t)i * 64 +
+							   round,
+						 .nr_sectors = 8,
+						 .buf = data[i],
+						 .queue = -1 };
+			BT_CHECK(bf_submit(&f, &ios[i]) == 0);
+		}
+		/* Barrier right behind them, not waiting. */
+		fl.done = false;
+		BT_CHECK(bf_submit(&f, &fl) == 0);
+		while (!fl.done)
+			BT_CHECK(bf_poll(&f, BT_MS) >= 0);
+		BT_CHECK(fl.status == BLKIF_RSP_OKAY);
+		for (unsigned int i = 0; i < 32; i++)
+			BT_CHECK(ios[i].done && ios[i].status == 0);
+		/* And through a normal read of the file: */
+		fd = open(img, O_RDONLY);
+		for (unsigned int i = 0; i < 32; i++) {
+			uint8_t b[4096];
+
+			BT_CHECK(pread(fd, b, 4096,
+				       (off_t)((uint64_t)i * 64 + round) *
+					       512) == 4096);
+			BT_CHECK(!memcmp(b, data[i], 4096));
+		}
+		close(fd);
+	}
+	return finish(&f, 0);
+}
+
+static int case_null(void)
+{
+	const char *args[] = { "--blk-engine=null", NULL };
+	struct ts_vbd v = mkvbd(1, 51712, NULL);
+	struct bf_opts o = { 0 };
+	struct blkfront f;
+	uint8_t buf[4096];
+	int r = setup(args, 8 * MiB, &v, &o, &f);
+
+	if (r)
+		return r;
+	memset(buf, 1, sizeof(buf));
+	BT_CHECK(bf_rw(&f, BLKIF_OP_WRITE, 0, buf, 8) == BLKIF_RSP_OKAY);
+	BT_CHECK(bf_rw(&f, BLKIF_OP_READ, 0, buf, 8) == BLKIF_RSP_OKAY);
+	{
+		struct bf_io io = { .op = BLKIF_OP_FLUSH_DISKCACHE, .queue = -1 };
+
+		BT_CHECK(bf_sync(&f, &io, BT_MS) == BLKIF_RSP_OKAY);
+	}
+	/* Validation still applies. */
+	BT_CHECK(bf_rw(&f, BLKIF_OP_READ, f.sectors, buf, 8) ==
+		 BLKIF_RSP_ERROR);
+	return finish(&f, 0);
+}
+
+static int case_reconnect(void)
+{
+	struct ts_vbd v = mkvbd(1, 51712, NULL);
+	struct bf_opts o = { .persistent = true };
+	struct blkfront f;
+	char be[128], fe[128];
+	uint8_t buf[4096], rd[4096];
+	int r = setup(NULL, 8 * MiB, &v, &o, &f);
+
+	if (r)
+		return r;
+	memset(buf, 0x77, sizeof(buf));
+	BT_CHECK(bf_rw(&f, BLKIF_OP_WRITE, 64, buf, 8) == 0);
+	BT_CHECK(bf_close(&f, BT_MS) == 0);
+	bt_paths(&v, be, fe);
+	BT_CHECK(ts_write(T.xs, fe, "state", "1") == 0);
+	o.persistent = false;
+	o.ring_order = 2;
+	BT_CHECK(bf_connect(&f, T.sg[1], T.xs, be, fe, &o, BT_MS) == 0);
+	BT_CHECK(bf_rw(&f, BLKIF_OP_READ, 64, rd, 8) == 0);
+	BT_CHECK(!memcmp(buf, rd, sizeof(rd)));
+	return finish(&f, 0);
+}
+
+static int case_enospc(void)
+{
+	struct ts_vbd v = mkvbd(1, 51712, NULL);
+	struct bf_opts o = { 0 };
+	struct blkfront f;
+	char mnt[400];
+	static char file[500];
+	static uint8_t buf[44 * 1024], rd[44 * 1024];
+	unsigned int errors = 0, oks = 0;
+	uint64_t s;
+	int r;
+
+	r = bt_start(&T, NULL);
+	if (r)
+		return r;
+	snprintf(mnt, sizeof(mnt), "%s/tiny", T.td.dir);
+	mkdir(mnt, 0700);
+	if (mount("xbtiny", mnt, "tmpfs", 0, "size=1m") < 0) {
+		printf("SKIP: cannot mount a tmpfs: %s\n", strerror(errno));
+		bt_stop(&T);
+		return 77;
+	}
+	snprintf(file, sizeof(file), "%s/disk.img", mnt);
+	BT_CHECK(bt_image(file, 16 * MiB, false) == 0); /* sparse */
+	v.target = file;
+	snprintf(img, sizeof(img), "%s", file);
+	r = attach(0, &v, &o, &f);
+	if (r)
+		goto out;
+	/* Fill sequentially until the filesystem is full. */
+	for (s = 0; s + 88 <= f.sectors; s += 88) {
+		memset(buf, (int)(s / 88 + 1), sizeof(buf));
+		r = bf_rw(&f, BLKIF_OP_WRITE, s, buf, 88);
+		if (r == BLKIF_RSP_OKAY)
+			oks++;
+		else if (r == BLKIF_RSP_ERROR)
+			errors++;
+		else
+			break;
+		if (errors > 8)
+			break;
+	}
+	r = 1;
+	printf("%u writes OK, %u refused\n", oks, errors);
+	if (errors == 0 || oks == 0) {
+		fprintf(stderr, "expected both successes and ENOSPC\n");
+		goto out_close;
+	}
+	/* Everything acknowledged is there; the device still serves. */
+	for (uint64_t k = 0; k < oks; k++) {
+		memset(buf, (int)(k + 1), sizeof(buf));
+		if (bf_rw(&f, BLKIF_OP_READ, k * 88, rd, 88) != 0 ||
+		    memcmp(buf, rd, sizeof(rd))) {
+			fprintf(stderr, "acknowledged write %llu lost\n",
+				(unsigned long long)k);
+			goto out_close;
+		}
+	}
+	if (bt_stat(&T, "d1/vbd51712", "errors") < errors) {
+		fprintf(stderr, "errors not counted\n");
+		goto out_close;
+	}
+	r = 0;
+out_close:
+	r = finish(&f, r);
+	umount2(mnt, MNT_DETACH);
+	return r;
+out:
+	bt_stop(&T);
+	umount2(mnt, MNT_DETACH);
+	return r;
+}
+
+static int sh(const char *cmd, char *out, size_t len)
+{
+	FILE *p = popen(cmd, "r");
+	size_t n = 0;
+
+	if (!p)
+		return -1;
+	if (out) {
+		n = fread(out, 1, len - 1, p);
+		out[n] = 0;
+		while (n && (out[n - 1] == '\n'))
+			out[--n] = 0;
+	}
+	return pclose(p) == 0 ? 0 : -1;
+}
+
+static int case_sector4k(void)
+{
+	struct ts_vbd v = mkvbd(1, 51712, NULL);
+	struct bf_opts o = { 0 };
+	struct blkfront f;
+	char cmd[700], loopdev[64];
+	static char file[500];
+	static uint8_t buf[64 * 1024], rd[64 * 1024];
+	int r;
+
+	r = bt_start(&T, NULL);
+	if (r)
+		return r;
+	snprintf(file, sizeof(file), "%s/disk4k.img", T.td.dir);
+	BT_CHECK(bt_image(file, 16 * MiB, true) == 0);
+	snprintf(cmd, sizeof(cmd),
+		 "losetup -b 4096 --find --show '%s' 2>/dev/null", file);
+	if (sh(cmd, loopdev, sizeof(loopdev)) || !loopdev[0]) {
+		printf("SKIP: no loop device with 4 KiB sectors\n");
+		bt_stop(&T);
+		return 77;
+	}
+	v.target = loopdev;
+	snprintf(img, sizeof(img), "%s", loopdev);
+	r = attach(0, &v, &o, &f);
+	if (r)
+		goto out;
+	r = 1;
+	if (f.sector_size != 4096 || f.phys_sector_size < 4096 ||
+	    f.sectors != 16 * MiB / 512) {
+		fprintf(stderr, "sector-size %u physical %u sectors %llu\n",
+			f.sector_size, f.phys_sector_size,
+			(unsigned long long)f.sectors);
+		goto out_close;
+	}
+	memset(buf, 0x3c, sizeof(buf));
+	if (bf_rw(&f, BLKIF_OP_WRITE, 8, buf, 128) != 0 ||
+	    bf_rw(&f, BLKIF_OP_READ, 8, rd, 128) != 0 ||
+	    memcmp(buf, rd, sizeof(rd))) {
+		fprintf(stderr, "aligned I/O failed\n");
+		goto out_close;
+	}
+	/* Less than a logical sector, or not on one: refused. */
+	if (bf_rw(&f, BLKIF_OP_WRITE, 8, buf, 1) != BLKIF_RSP_ERROR ||
+	    bf_rw(&f, BLKIF_OP_READ, 9, rd, 8) != BLKIF_RSP_ERROR) {
+		fprintf(stderr, "misaligned I/O accepted\n");
+		goto out_close;
+	}
+	r = 0;
+out_close:
+	r = finish(&f, r);
+	snprintf(cmd, sizeof(cmd), "losetup -d %s", loopdev);
+	sh(cmd, NULL, 0);
+	return r;
+out:
+	bt_stop(&T);
+	snprintf(cmd, sizeof(cmd), "losetup -d %s", loopdev);
+	sh(cmd, NULL, 0);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(void);
+	} cases[] = {
+		{ "ops", case_ops },
+		{ "indirect", case_indirect },
+		{ "persistent", case_persistent },
+		{ "multiqueue", case_multiqueue },
+		{ "multipage", case_multipage },
+		{ "abi32", case_abi32 },
+		{ "noproto", case_noproto },
+		{ "readonly", case_readonly },
+		{ "discard", case_discard },
+		{ "flush", case_flush },
+		{ "aio", case_aio },
+		{ "null", case_null },
+		{ "enospc", case_enospc },
+		{ "sector4k", case_sector4k },
+		{ "reconnect", case_reconnect },
+	};
+	int r;
+
+	setvbuf(stdout, NULL, _IONBF, 0);
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s CASE\n", argv[0]);
+		return 1;
+	}
+	if (!strncmp(argv[1], "qd", 2)) {
+		r = case_qd((unsigned int)atoi(argv[1] + 2));
+		printf("%s: %s\n", argv[1], r == 0 ? "PASS" :
+				       r == 77 ? "SKIP" : "FAIL");
+		return r;
+	}
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (!strcmp(argv[1], cases[i].name)) {
+			r = cases[i].fn();
+			printf("%s: %s\n", argv[1], r == 0 ? "PASS" :
+					       r == 77 ? "SKIP" : "FAIL");
+			return r;
+		}
+	}
+	fprintf(stderr, "unknown case %s\n", argv[1]);
+	return 1;
+}
