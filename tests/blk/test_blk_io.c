@@ -595,9 +595,8 @@ static int case_enospc(void)
 	}
 	r = 0;
 out_close:
-	r = finish(&f, r);
-	umount2(mnt, MNT_DETACH);
-	return r;
+	umount2(mnt, MNT_DETACH); /* lazily: the daemon still has it open */
+	return finish(&f, r);
 out:
 	bt_stop(&T);
 	umount2(mnt, MNT_DETACH);
