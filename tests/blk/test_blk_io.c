@@ -17,6 +17,11 @@
  *   flush                flush ordering: data written before a flush is in
  *                        the backing file when the flush answers
  *   aio                  integrity with --blk-engine=aio
+ *   aio_fallback         io_uring_setup fails (seccomp): libaio is used
+ *   uring_forced         same, with --blk-engine=io_uring: connect fails
+ *                        cleanly with an error node, daemon stays up
+ *   persistent_limit     a small persistent-grant cap and a 1 s idle
+ *                        timeout: integrity holds, idle grants unmapped
  *   null                 --blk-engine=null answers OK without I/O
  *   enospc               a backing file on a full filesystem: errors,
  *                        counted, device still serving
@@ -238,14 +243,160 @@ static int case_noproto(void)
 	return integrity(NULL, &o, &l, 8 * MiB);
 }
 
+/* True if the daemon log contains s. */
+static bool log_has(const char *s)
+{
+	static char buf[1 << 20];
+	FILE *fp = fopen(T.td.log_path, "r");
+	size_t n;
+
+	if (!fp)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	buf[n] = 0;
+	fclose(fp);
+	return strstr(buf, s) != NULL;
+}
+
 static int case_aio(void)
 {
 	const char *args[] = { "--blk-engine=aio", NULL };
+	struct ts_vbd v = mkvbd(1, 51712, NULL);
 	struct bf_opts o = { .ring_order = 1 };
 	struct bt_load l = { .qd = 32, .ops = 3000, .write_pct = 50,
 			     .page_offsets = true, .seed = 29 };
+	struct blkfront f;
+	int r = setup(args, 32 * MiB, &v, &o, &f);
 
-	return integrity(args, &o, &l, 32 * MiB);
+	if (r)
+		return r;
+	BT_CHECK(log_has("engine libaio"));
+	r = bt_integrity(&f, img, &l);
+	return finish(&f, r);
+}
+
+/* Point XB_DAEMON at blk-nouring (next to us), which runs the real one. */
+static int use_nouring(void)
+{
+	static char self[512], wrap[600];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return -1;
+	self[n] = 0;
+	slash = strrchr(self, '/');
+	if (!slash)
+		return -1;
+	*slash = 0;
+	snprintf(wrap, sizeof(wrap), "%s/blk-nouring", self);
+	if (access(wrap, X_OK))
+		return -1;
+	setenv("XB_REAL_DAEMON", getenv("XB_DAEMON") ?: "xenbackd", 1);
+	setenv("XB_DAEMON", wrap, 1);
+	return 0;
+}
+
+static int case_aio_fallback(void)
+{
+	struct ts_vbd v = mkvbd(1, 51712, NULL);
+	struct bf_opts o = { 0 };
+	struct bt_load l = { .qd = 16, .ops = 1000, .write_pct = 50,
+			     .seed = 37 };
+	struct blkfront f;
+	int r;
+
+	BT_CHECK(use_nouring() == 0);
+	r = setup(NULL, 16 * MiB, &v, &o, &f);
+	if (r)
+		return r;
+	BT_CHECK(log_has("io_uring unavailable, using libaio"));
+	BT_CHECK(log_has("engine libaio"));
+	r = bt_integrity(&f, img, &l);
+	return finish(&f, r);
+}
+
+static int case_uring_forced(void)
+{
+	const char *args[] = { "--blk-engine=io_uring", NULL };
+	struct ts_vbd v = mkvbd(1, 51712, NULL);
+	char be[128], fe[128], errp[300];
+	struct blkfront f;
+	int r;
+
+	BT_CHECK(use_nouring() == 0);
+	r = bt_start(&T, args);
+	if (r)
+		return r;
+	snprintf(img, sizeof(img), "%s/disk.img", T.td.dir);
+	BT_CHECK(bt_image(img, MiB, false) == 0);
+	v.target = img;
+	BT_CHECK(bt_domain(&T, 1, 4096));
+	BT_CHECK(bt_add_vbd(&T, &v) == 0);
+	bt_paths(&v, be, fe);
+	BT_CHECK(bf_connect(&f, T.sg[1], T.xs, be, fe, NULL, 3000) ==
+		 -ETIMEDOUT);
+	snprintf(errp, sizeof(errp), "/local/domain/0/error%s/error",
+		 strstr(be, "/backend/"));
+	BT_CHECK(ts_wait_exists(T.xs, errp, true, BT_MS) == 0);
+	BT_CHECK(td_alive(&T.td));
+	BT_CHECK(ts_write(T.xs, fe, "state", "6") == 0);
+	bf_release(&f);
+	BT_CHECK(f.grant_end_failures == 0);
+	return bt_stop(&T) ? 1 : 0;
+}
+
+static int case_persistent_limit(void)
+{
+	const char *args[] = { "--blk-max-persistent=64",
+			       "--blk-persistent-idle=1", NULL };
+	struct ts_vbd v = mkvbd(1, 51712, NULL);
+	struct bf_opts o = { .persistent = true };
+	struct bt_load l = { .qd = 32, .ops = 2000, .write_pct = 50,
+			     .page_offsets = true, .seed = 41 };
+	struct blkfront f;
+	unsigned int granted = 0, mapped = 0;
+	int r = setup(args, 16 * MiB, &v, &o, &f);
+
+	if (r)
+		return r;
+	BT_CHECK(f.persistent);
+	r = bt_integrity(&f, img, &l);
+	if (r)
+		return finish(&f, r);
+	/* Past the cap, the rest were mapped per request: at most 64 of
+	 * the frontend's grants are held now. */
+	for (unsigned int i = 0; i < f.nr_pages; i++) {
+		int fl;
+
+		if (f.pages[i].pref < 0)
+			continue;
+		granted++;
+		fl = sg_grant_flags(f.sg, (uint32_t)f.pages[i].pref);
+		if (fl > 0 && (fl & (GTF_reading | GTF_writing)))
+			mapped++;
+	}
+	printf("%u persistent grants offered, %u mapped\n", granted, mapped);
+	BT_CHECK(granted > 64);
+	BT_CHECK(mapped <= 64);
+	/* Idle for more than the timeout: all unmapped. */
+	sleep(3);
+	mapped = 0;
+	for (unsigned int i = 0; i < f.nr_pages; i++) {
+		int fl;
+
+		if (f.pages[i].pref < 0)
+			continue;
+		fl = sg_grant_flags(f.sg, (uint32_t)f.pages[i].pref);
+		if (fl > 0 && (fl & (GTF_reading | GTF_writing)))
+			mapped++;
+	}
+	printf("after idle: %u mapped\n", mapped);
+	BT_CHECK(mapped == 0);
+	l.seed = 43;
+	l.ops = 500;
+	r = bt_integrity(&f, img, &l);
+	return finish(&f, r);
 }
 
 static int case_ops(void)
@@ -697,6 +848,9 @@ int main(int argc, char **argv)
 		{ "discard", case_discard },
 		{ "flush", case_flush },
 		{ "aio", case_aio },
+		{ "aio_fallback", case_aio_fallback },
+		{ "uring_forced", case_uring_forced },
+		{ "persistent_limit", case_persistent_limit },
 		{ "null", case_null },
 		{ "enospc", case_enospc },
 		{ "sector4k", case_sector4k },
