@@ -16,6 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <xen/io/xenbus.h>
+
 #include "blkfront.h"
 #include "toolstack.h"
 #include "xs_harness.h"
