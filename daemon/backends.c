@@ -7,6 +7,7 @@
 static const struct backend_ops *const backends[] = {
 	&blkback_ops,
 	&blkback_qdisk_ops,
+	&netback_ops,
 };
 
 #define NBACKENDS (sizeof(backends) / sizeof(backends[0]))

@@ -159,7 +159,7 @@ static void parse_types(const char *arg)
 		bool dup = false;
 
 		if (!ops) {
-			if (!strcmp(tok, "vif") || !strcmp(tok, "pci"))
+			if (!strcmp(tok, "pci"))
 				bad_usage("--types: '%s' is not served by this "
 					  "build yet (available: %s)",
 					  tok, xb_backend_names());

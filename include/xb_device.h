@@ -118,5 +118,6 @@ void xb_dev_fatal_async(struct xb_device *dev, const char *msg);
 /* The table of every device type, in backends/ and pci/. */
 extern const struct backend_ops blkback_ops;    /* "vbd" */
 extern const struct backend_ops blkback_qdisk_ops; /* "qdisk" */
+extern const struct backend_ops netback_ops;    /* "vif" */
 
 #endif

@@ -1,0 +1,872 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * netback end to end: a real xenstored, xenbackd on the sim platform, our
+ * simulated netfront in a simulated guest, and the tap moved into a network
+ * namespace the test creates, where a packet socket (with virtio headers)
+ * checks every frame byte for byte. One case per argument:
+ *   sizes     every frame size 60..1514 and GSO up to 64 KiB, both ways
+ *   mq        two queues, split event channels, control-ring hash steering
+ *   offload   a guest without sg/csum/gso: the kernel segments and
+ *             checksums; a guest without ipv6 csum: we checksum
+ *   xdp       xdp-headroom: data after the headroom, XDP extra
+ *   rate      `rate` holds throughput under its bound, and a change of the
+ *             key while connected takes effect
+ *   hostile   bad slots: dropped with an error, or the vif (only) goes down
+ *   norxcopy  a frontend without request-rx-copy is refused cleanly
+ * Exit 0 pass, 1 fail, 77 skip.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <xen/io/xenbus.h>
+
+#define XEN_NETIF_DEFINE_TOEPLITZ
+#include "netfront.h"
+#include "xs_harness.h"
+
+#define T_MS 10000
+#define CHECK TS_CHECK
+
+struct fx {
+	struct xs_harness *xsh;
+	struct xs_handle *xs;
+	struct td_daemon td;
+	struct sg_domain *sg;
+	struct nf_peer peer;
+	char ifname[16];
+	char ns[32];
+};
+
+static struct fx fx;
+static uint8_t *tbuf, *rbuf;
+
+static int fx_start(const char *const *args)
+{
+	static const char *const def[] = { "--types=vif", NULL };
+	int r = xsh_start(&fx.xsh);
+
+	if (r == -ENOENT) {
+		printf("SKIP: %s is not installed\n", XSH_XENSTORED);
+		return 77;
+	}
+	if (r < 0)
+		return 1;
+	if (access("/dev/net/tun", R_OK | W_OK) < 0) {
+		printf("SKIP: no /dev/net/tun\n");
+		return 77;
+	}
+	if (geteuid() != 0) {
+		printf("SKIP: needs root for taps and network namespaces\n");
+		return 77;
+	}
+	fx.xs = xs_open(0);
+	if (!fx.xs || td_start(&fx.td, args ? args : def) < 0)
+		return 1;
+	if (xsh_domain_create(fx.xsh, 1) < 0 ||
+	    sg_domain_create(fx.td.sim_dir, 1, 8192, 8192, &fx.sg) < 0)
+		return 1;
+	snprintf(fx.ifname, sizeof(fx.ifname), "xb%d.0", (int)getpid());
+	snprintf(fx.ns, sizeof(fx.ns), "xbnet%d", (int)getpid());
+	tbuf = malloc(70000);
+	rbuf = malloc(70000);
+	return tbuf && rbuf ? 0 : 1;
+}
+
+static int fx_stop(void)
+{
+	int st = td_stop(&fx.td);
+
+	nf_peer_close(&fx.peer);
+	sg_domain_destroy(fx.sg);
+	if (fx.xs)
+		xs_close(fx.xs);
+	xsh_stop(fx.xsh);
+	if (st == 0) {
+		char cmd[400];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx.td.dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "cleanup of %s failed\n", fx.td.dir);
+	}
+	return st;
+}
+
+static struct nf_opts opts(unsigned int devid, const char *ifname)
+{
+	struct nf_opts o = { .domid = 1, .devid = devid, .vifname = ifname };
+
+	return o;
+}
+
+/* Add the vif, check the tap, hotplug, optionally move the tap into the
+ * peer namespace, connect. 0 or 1. */
+static int bring_up(struct netfront *nf, const struct nf_opts *o, bool peer)
+{
+	char be[128];
+
+	snprintf(be, sizeof(be), "/local/domain/0/backend/vif/%u/%u", o->domid,
+		 o->devid);
+	CHECK(nf_vif_add(fx.xs, o) == 0);
+	CHECK(ts_wait_state(fx.xs, be, XenbusStateInitWait, T_MS) == 0);
+	/* The tap exists before InitWait, as vif-bridge needs. */
+	CHECK(if_nametoindex(o->vifname) > 0);
+	CHECK(ts_read_int(fx.xs, be, "feature-rx-copy") == 1);
+	CHECK(ts_read_int(fx.xs, be, "feature-xdp-headroom") == 1);
+	CHECK(nf_vif_hotplug(fx.xs, o) == 0);
+	if (peer) {
+		int r = nf_peer_open(&fx.peer, fx.ns, o->vifname);
+
+		if (r < 0) {
+			fprintf(stderr, "peer namespace: %s\n", strerror(-r));
+			return 1;
+		}
+	}
+	nf_init(nf, fx.sg, fx.xs, o);
+	CHECK(nf_connect(nf, T_MS) == 0);
+	return 0;
+}
+
+/* ---- frames ---- */
+
+static const uint8_t gmac[6] = { 0x00, 0x16, 0x3e, 0x01, 0x00, 0x00 };
+static const uint8_t pmac[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x01 };
+
+static void fill(uint8_t *p, uint32_t n, uint32_t seed)
+{
+	for (uint32_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(seed * 31 + i * 7 + (i >> 8));
+}
+
+/* A frame of an experimental ethertype: nothing in the peer stack reacts. */
+static uint32_t raw_frame(uint8_t *f, uint32_t len, uint32_t seed,
+			  bool to_guest)
+{
+	memcpy(f, to_guest ? gmac : pmac, 6);
+	memcpy(f + 6, to_guest ? pmac : gmac, 6);
+	f[12] = 0x88;
+	f[13] = 0xb5;
+	memcpy(f + 14, &seed, 4);
+	fill(f + 18, len - 18, seed);
+	return len;
+}
+
+static uint32_t sum16(uint32_t s, const uint8_t *p, uint32_t n)
+{
+	for (uint32_t i = 0; i + 1 < n; i += 2)
+		s += (uint32_t)p[i] << 8 | p[i + 1];
+	if (n & 1)
+		s += (uint32_t)p[n - 1] << 8;
+	return s;
+}
+
+static uint16_t fold(uint32_t s)
+{
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)s;
+}
+
+/* TCP over IPv4 or IPv6; the checksum field holds the pseudo-header sum
+ * (partial) or the full checksum. Returns the frame length. */
+static uint32_t tcp_frame(uint8_t *f, uint32_t len, uint32_t seed, bool v6,
+			  bool to_guest, uint16_t sport, uint16_t dport,
+			  bool partial)
+{
+	uint32_t l3 = 14, l4 = v6 ? 54 : 34, tl = len - l4, s = 0;
+	uint16_t c;
+
+	memset(f, 0, l4 + 20);
+	memcpy(f, to_guest ? gmac : pmac, 6);
+	memcpy(f + 6, to_guest ? pmac : gmac, 6);
+	if (!v6) {
+		f[12] = 0x08;
+		f[13] = 0x00;
+		f[l3] = 0x45;
+		f[l3 + 2] = (uint8_t)((len - l3) >> 8);
+		f[l3 + 3] = (uint8_t)(len - l3);
+		f[l3 + 6] = 0x40; /* DF */
+		f[l3 + 8] = 64;
+		f[l3 + 9] = 6;
+		memcpy(f + l3 + 12, (uint8_t[]){ 10, 0, 0, 1 }, 4);
+		memcpy(f + l3 + 16, (uint8_t[]){ 10, 0, 0, 2 }, 4);
+		c = (uint16_t)~fold(sum16(0, f + l3, 20));
+		f[l3 + 10] = (uint8_t)(c >> 8);
+		f[l3 + 11] = (uint8_t)c;
+		s = sum16(0, f + l3 + 12, 8);
+	} else {
+		f[12] = 0x86;
+		f[13] = 0xdd;
+		f[l3] = 0x60;
+		f[l3 + 4] = (uint8_t)((len - l4 + 0) >> 8);
+		f[l3 + 5] = (uint8_t)(len - l4);
+		f[l3 + 6] = 6;
+		f[l3 + 7] = 64;
+		f[l3 + 8] = 0xfd;
+		f[l3 + 23] = 1;
+		f[l3 + 24] = 0xfd;
+		f[l3 + 39] = 2;
+		s = sum16(0, f + l3 + 8, 32);
+	}
+	f[l4] = (uint8_t)(sport >> 8);
+	f[l4 + 1] = (uint8_t)sport;
+	f[l4 + 2] = (uint8_t)(dport >> 8);
+	f[l4 + 3] = (uint8_t)dport;
+	memcpy(f + l4 + 4, &seed, 4);
+	f[l4 + 12] = 0x50;
+	f[l4 + 13] = 0x18;
+	f[l4 + 14] = 0xff;
+	fill(f + l4 + 20, len - l4 - 20, seed);
+	s += 6 + (tl >> 16) + (tl & 0xffff);
+	if (partial) {
+		c = fold(s);
+	} else {
+		c = (uint16_t)~fold(sum16(s, f + l4, tl));
+	}
+	f[l4 + 16] = (uint8_t)(c >> 8);
+	f[l4 + 17] = (uint8_t)c;
+	return len;
+}
+
+/* True if the TCP checksum of an IPv4/IPv6 frame verifies. */
+static bool tcp_csum_ok(const uint8_t *f, uint32_t len)
+{
+	bool v6 = f[12] == 0x86;
+	uint32_t l4 = v6 ? 54 : 34, tl = len - l4, s;
+
+	s = v6 ? sum16(0, f + 22, 32) : sum16(0, f + 26, 8);
+	s += 6 + (tl >> 16) + (tl & 0xffff);
+	return fold(sum16(s, f + l4, tl)) == 0xffff;
+}
+
+/* Guest -> peer: send, then find it at the peer. 0 or 1. */
+static int g2p(struct nf_queue *q, const uint8_t *f, uint32_t len,
+	       uint16_t csum, uint8_t gso, uint16_t mss, uint16_t off,
+	       const struct virtio_net_hdr *want)
+{
+	struct virtio_net_hdr h;
+	int n;
+
+	CHECK(nf_send(q, f, len, csum, gso, mss, off) > 0);
+	CHECK(nf_tx_wait(q, T_MS) == 0);
+	for (;;) {
+		n = nf_peer_recv(&fx.peer, &h, rbuf, 70000, 2000);
+		if (n <= 0) {
+			fprintf(stderr, "g2p: frame of %u bytes not seen (%d)\n",
+				len, n);
+			return 1;
+		}
+		if (rbuf[12] == f[12] && rbuf[13] == f[13])
+			break; /* skip anything of another kind */
+	}
+	if ((uint32_t)n != len || memcmp(rbuf, f, len)) {
+		fprintf(stderr, "g2p: %u bytes sent, %d differ\n", len, n);
+		return 1;
+	}
+	if (want && (h.flags != want->flags || h.gso_type != want->gso_type ||
+		     h.gso_size != want->gso_size ||
+		     (want->flags && (h.csum_start != want->csum_start ||
+				      h.csum_offset != want->csum_offset)))) {
+		fprintf(stderr,
+			"g2p: vnet hdr flags %u gso %u/%u csum %u+%u, "
+			"want %u %u/%u %u+%u\n",
+			h.flags, h.gso_type, h.gso_size, h.csum_start,
+			h.csum_offset, want->flags, want->gso_type,
+			want->gso_size, want->csum_start, want->csum_offset);
+		return 1;
+	}
+	return 0;
+}
+
+/* Peer -> guest on queue q. 0 or 1. */
+static int p2g(struct nf_queue *q, const struct virtio_net_hdr *h,
+	       const uint8_t *f, uint32_t len, struct nf_rxinfo *info)
+{
+	int n;
+
+	CHECK(nf_peer_send(&fx.peer, h, f, len) == 0);
+	for (;;) {
+		n = nf_recv(q, rbuf, 70000, info, 3000);
+		if (n <= 0) {
+			fprintf(stderr, "p2g: frame of %u bytes not seen (%d)\n",
+				len, n);
+			return 1;
+		}
+		if (rbuf[12] == f[12] && rbuf[13] == f[13])
+			break;
+	}
+	if ((uint32_t)n != len || memcmp(rbuf, f, len)) {
+		fprintf(stderr, "p2g: %u bytes sent, %d received differ\n", len,
+			n);
+		return 1;
+	}
+	return 0;
+}
+
+static struct virtio_net_hdr gso_hdr(bool v6, uint16_t mss)
+{
+	struct virtio_net_hdr h = {
+		.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+		.gso_type = mss ? (v6 ? VIRTIO_NET_HDR_GSO_TCPV6 :
+					VIRTIO_NET_HDR_GSO_TCPV4) :
+				  VIRTIO_NET_HDR_GSO_NONE,
+		.hdr_len = (uint16_t)((v6 ? 54 : 34) + 20),
+		.gso_size = mss,
+		.csum_start = v6 ? 54 : 34,
+		.csum_offset = 16,
+	};
+	return h;
+}
+
+/* ---- cases ---- */
+
+static int case_sizes(void)
+{
+	struct nf_opts o = opts(0, fx.ifname);
+	struct netfront nf;
+	struct virtio_net_hdr none = { 0 };
+	static const uint32_t gso_sizes[] = { 1600, 4096, 9000, 30001, 65000,
+					      65535 };
+	struct nf_rxinfo info;
+
+	if (bring_up(&nf, &o, true))
+		return 1;
+	for (uint32_t len = 60; len <= 1514; len++) {
+		raw_frame(tbuf, len, len, false);
+		if (g2p(&nf.q[0], tbuf, len, 0, 0, 0, (uint16_t)(len * 13 % 4000),
+			&none))
+			return 1;
+		raw_frame(tbuf, len, len + 1, true);
+		if (p2g(&nf.q[0], &none, tbuf, len, &info))
+			return 1;
+	}
+	printf("every size 60..1514 both ways: ok\n");
+	for (unsigned int i = 0; i < sizeof(gso_sizes) / 4; i++) {
+		for (int v6 = 0; v6 < 2; v6++) {
+			uint32_t len = gso_sizes[i];
+			struct virtio_net_hdr h = gso_hdr(v6, 1448);
+
+			tcp_frame(tbuf, len, len, v6, false, 1000, 80, true);
+			if (g2p(&nf.q[0], tbuf, len,
+				NETTXF_csum_blank | NETTXF_data_validated,
+				v6 ? XEN_NETIF_GSO_TYPE_TCPV6 :
+				     XEN_NETIF_GSO_TYPE_TCPV4,
+				1448, 100, &h))
+				return 1;
+			tcp_frame(tbuf, len, len, v6, true, 80, 1000, true);
+			if (p2g(&nf.q[0], &h, tbuf, len, &info))
+				return 1;
+			CHECK(info.gso_type == (v6 ? XEN_NETIF_GSO_TYPE_TCPV6 :
+						     XEN_NETIF_GSO_TYPE_TCPV4));
+			CHECK(info.gso_size == 1448);
+			CHECK(info.flags & NETRXF_csum_blank);
+			/* A checksummed, non-GSO TCP frame: data_validated. */
+		}
+	}
+	/* Partial checksum without GSO, both ways. */
+	{
+		struct virtio_net_hdr h = gso_hdr(false, 0);
+
+		h.hdr_len = 0;
+		tcp_frame(tbuf, 1000, 7, false, false, 5, 6, true);
+		if (g2p(&nf.q[0], tbuf, 1000,
+			NETTXF_csum_blank | NETTXF_data_validated, 0, 0, 0, &h))
+			return 1;
+		tcp_frame(tbuf, 1000, 8, false, true, 6, 5, true);
+		if (p2g(&nf.q[0], &h, tbuf, 1000, &info))
+			return 1;
+		CHECK((info.flags & (NETRXF_csum_blank | NETRXF_data_validated)) ==
+		      (NETRXF_csum_blank | NETRXF_data_validated));
+	}
+	printf("GSO 1600..65535 TCPv4/v6 both ways: ok\n");
+	CHECK(nf.q[0].tx_errors == 0);
+	CHECK(nf_close(&nf, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.xs, &o, T_MS) == 0);
+	nf_release(&nf);
+	return 0;
+}
+
+static int case_mq(void)
+{
+	static const uint8_t key[40] = {
+		0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67,
+		0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb,
+		0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30,
+		0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+	};
+	uint32_t map[8] = { 0, 1, 1, 0, 1, 0, 0, 1 }, bad[2] = { 0, 2 }, d;
+	struct nf_opts o = opts(0, fx.ifname);
+	struct netfront nf;
+	void *kp, *mp, *bp;
+	int kref, mref, bref, seen[2] = { 0, 0 };
+
+	o.nqueues = 2;
+	o.split = true;
+	o.ctrl = true;
+	if (bring_up(&nf, &o, true))
+		return 1;
+	CHECK(nf_ctrl(&nf, XEN_NETIF_CTRL_TYPE_GET_HASH_FLAGS, 0, 0, 0, &d) ==
+	      0);
+	CHECK(d & XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP);
+	/* Flags before an algorithm: refused, as Linux does. */
+	CHECK(nf_ctrl(&nf, XEN_NETIF_CTRL_TYPE_SET_HASH_FLAGS,
+		      XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP, 0, 0, NULL) ==
+	      XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER);
+	CHECK(nf_ctrl(&nf, XEN_NETIF_CTRL_TYPE_SET_HASH_ALGORITHM,
+		      XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ, 0, 0, NULL) == 0);
+	CHECK(nf_ctrl(&nf, XEN_NETIF_CTRL_TYPE_SET_HASH_FLAGS,
+		      XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP |
+			      XEN_NETIF_CTRL_HASH_TYPE_IPV4,
+		      0, 0, NULL) == 0);
+	kref = nf_ctrl_page(&nf, key, sizeof(key), &kp);
+	mref = nf_ctrl_page(&nf, map, sizeof(map), &mp);
+	bref = nf_ctrl_page(&nf, bad, sizeof(bad), &bp);
+	CHECK(kref > 0 && mref > 0 && bref > 0);
+	CHECK(nf_ctrl(&nf, XEN_NETIF_CTRL_TYPE_SET_HASH_KEY, (uint32_t)kref, 41,
+		      0, NULL) == XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER);
+	CHECK(nf_ctrl(&nf, XEN_NETIF_CTRL_TYPE_SET_HASH_KEY, (uint32_t)kref, 40,
+		      0, NULL) == 0);
+	CHECK(nf_ctrl(&nf, XEN_NETIF_CTRL_TYPE_GET_HASH_MAPPING_SIZE, 0, 0, 0,
+		      &d) == 0 &&
+	      d >= 8);
+	CHECK(nf_ctrl(&nf, XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING_SIZE, 8, 0, 0,
+		      NULL) == 0);
+	/* A queue that does not exist, and a range past the size. */
+	CHECK(nf_ctrl(&nf, XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING, (uint32_t)bref,
+		      2, 0, NULL) == XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER);
+	CHECK(nf_ctrl(&nf, XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING, (uint32_t)mref,
+		      8, 1, NULL) == XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER);
+	CHECK(nf_ctrl(&nf, XEN_NETIF_CTRL_TYPE_SET_HASH_MAPPING, (uint32_t)mref,
+		      8, 0, NULL) == 0);
+	CHECK(nf_ctrl(&nf, XEN_NETIF_CTRL_TYPE_ADD_GREF_MAPPING, 0, 0, 0,
+		      NULL) == XEN_NETIF_CTRL_STATUS_NOT_SUPPORTED);
+
+	for (unsigned int i = 0; i < 64; i++) {
+		uint16_t sport = (uint16_t)(20000 + i * 17), dport = 80;
+		struct virtio_net_hdr h = { 0 };
+		uint8_t in[12];
+		uint32_t hash, want;
+		int n = 0, got = -1;
+		struct nf_rxinfo info;
+
+		tcp_frame(tbuf, 200, i, false, true, sport, dport, false);
+		memcpy(in, tbuf + 26, 8);
+		memcpy(in + 8, tbuf + 34, 4);
+		hash = xen_netif_toeplitz_hash(key, 40, in, 12);
+		want = map[hash % 8];
+		CHECK(nf_peer_send(&fx.peer, &h, tbuf, 200) == 0);
+		for (int t = 0; t < 400 && got < 0; t++) {
+			for (int qi = 0; qi < 2 && got < 0; qi++) {
+				n = nf_recv(&nf.q[qi], rbuf, 70000, &info, 5);
+				if (n > 0 && rbuf[12] == 0x08)
+					got = qi;
+			}
+		}
+		CHECK(got >= 0);
+		CHECK(n == 200 && !memcmp(rbuf, tbuf, 200));
+		if ((uint32_t)got != want || !info.has_hash ||
+		    info.hash != hash ||
+		    info.hash_type != _XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP) {
+			fprintf(stderr,
+				"frame %u: queue %d (want %u), hash %d %#x "
+				"type %u (want %#x)\n",
+				i, got, want, info.has_hash, info.hash,
+				info.hash_type, hash);
+			return 1;
+		}
+		seen[got]++;
+	}
+	CHECK(seen[0] && seen[1]);
+	/* Both queues transmit. */
+	for (unsigned int qi = 0; qi < 2; qi++) {
+		raw_frame(tbuf, 300, qi, false);
+		if (g2p(&nf.q[qi], tbuf, 300, 0, 0, 0, 0, NULL))
+			return 1;
+	}
+	printf("2 queues, split channels, hash steering: %d/%d\n", seen[0],
+	       seen[1]);
+	CHECK(nf_close(&nf, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.xs, &o, T_MS) == 0);
+	nf_release(&nf);
+	return 0;
+}
+
+static int case_offload(void)
+{
+	struct nf_opts o = opts(0, fx.ifname);
+	struct netfront nf;
+	struct nf_rxinfo info;
+	struct virtio_net_hdr h = gso_hdr(false, 1448);
+	uint32_t len = 30000, got = 0, frames = 0;
+	int n;
+
+	o.no_sg = o.no_gso = o.no_csum = true;
+	if (bring_up(&nf, &o, true))
+		return 1;
+	/* 30000 bytes of TCP in one GSO frame arrive segmented, each segment
+	 * with a valid checksum, the payload intact. */
+	tcp_frame(tbuf, len, 3, false, true, 1, 2, true);
+	CHECK(nf_peer_send(&fx.peer, &h, tbuf, len) == 0);
+	while (got < len - 54) {
+		n = nf_recv(&nf.q[0], rbuf, 70000, &info, 3000);
+		CHECK(n > 0);
+		if (rbuf[12] != 0x08)
+			continue;
+		CHECK(n <= 1514 && info.slots == 1 && !info.gso_type);
+		CHECK(!(info.flags & NETRXF_csum_blank));
+		CHECK(tcp_csum_ok(rbuf, (uint32_t)n));
+		CHECK(!memcmp(rbuf + 54, tbuf + 54 + got, (size_t)n - 54));
+		got += (uint32_t)n - 54;
+		frames++;
+	}
+	printf("no offloads: 30000-byte GSO frame -> %u checksummed "
+	       "segments\n",
+	       frames);
+	/* A guest without sg gets no frame larger than a page. */
+	CHECK(nf_close(&nf, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.xs, &o, T_MS) == 0);
+	nf_release(&nf);
+	nf_peer_close(&fx.peer);
+
+	/* ipv4 csum offload but no ipv6: we finish v6 checksums. */
+	o = opts(1, fx.ifname);
+	o.no_ipv6_csum = true;
+	if (bring_up(&nf, &o, true))
+		return 1;
+	h = gso_hdr(true, 0);
+	tcp_frame(tbuf, 1200, 4, true, true, 1, 2, true);
+	CHECK(nf_peer_send(&fx.peer, &h, tbuf, 1200) == 0);
+	do {
+		n = nf_recv(&nf.q[0], rbuf, 70000, &info, 3000);
+		CHECK(n > 0);
+	} while (rbuf[12] != 0x86);
+	CHECK(n == 1200 && tcp_csum_ok(rbuf, 1200));
+	CHECK(!(info.flags & NETRXF_csum_blank) &&
+	      (info.flags & NETRXF_data_validated));
+	CHECK(!memcmp(rbuf + 54, tbuf + 54, 1200 - 54));
+	/* ... and v4 stays partial. */
+	h = gso_hdr(false, 0);
+	tcp_frame(tbuf, 1200, 5, false, true, 1, 2, true);
+	if (p2g(&nf.q[0], &h, tbuf, 1200, &info))
+		return 1;
+	CHECK(info.flags & NETRXF_csum_blank);
+	printf("ipv6 checksum finished in software: ok\n");
+	CHECK(nf_close(&nf, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.xs, &o, T_MS) == 0);
+	nf_release(&nf);
+	return 0;
+}
+
+static int case_xdp(void)
+{
+	struct nf_opts o = opts(0, fx.ifname);
+	struct netfront nf;
+	struct nf_rxinfo info;
+	struct virtio_net_hdr none = { 0 }, h = gso_hdr(false, 1448);
+
+	o.xdp_headroom = 256;
+	if (bring_up(&nf, &o, true))
+		return 1;
+	for (uint32_t len = 60; len <= 1514; len += 97) {
+		raw_frame(tbuf, len, len, true);
+		if (p2g(&nf.q[0], &none, tbuf, len, &info))
+			return 1;
+		CHECK(info.has_xdp && info.xdp_headroom == 256);
+		CHECK(info.first_offset == 256);
+	}
+	tcp_frame(tbuf, 65000, 9, false, true, 1, 2, true);
+	if (p2g(&nf.q[0], &h, tbuf, 65000, &info))
+		return 1;
+	CHECK(info.has_xdp && info.first_offset == 256 && info.gso_type);
+	printf("xdp headroom 256: ok\n");
+	CHECK(nf_close(&nf, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.xs, &o, T_MS) == 0);
+	nf_release(&nf);
+	return 0;
+}
+
+/* Send for ms milliseconds as fast as the ring takes it; bytes the peer
+ * saw. */
+static uint64_t blast(struct netfront *nf, int ms, double *secs)
+{
+	long long start = ts_now_ms(), end = start + ms, last = start;
+	struct virtio_net_hdr h;
+	uint64_t bytes = 0;
+	uint32_t seq = 0;
+
+	raw_frame(tbuf, 1500, 0, false);
+	while (ts_now_ms() < end) {
+		int n;
+
+		while (nf_send(&nf->q[0], tbuf, 1500, 0, 0, 0, 0) > 0)
+			seq++;
+		nf_tx_reap(&nf->q[0]);
+		while ((n = nf_peer_recv(&fx.peer, &h, rbuf, 70000, 0)) > 0) {
+			bytes += (uint64_t)n;
+			last = ts_now_ms();
+		}
+		usleep(200);
+	}
+	*secs = (double)(last - start) / 1000.0;
+	return bytes;
+}
+
+static int case_rate(void)
+{
+	struct nf_opts o = opts(0, fx.ifname);
+	struct netfront nf;
+	uint64_t b1, b2, bound;
+	double s1, s2;
+	char be[128];
+
+	/* 200000 bytes per 50 ms: 4 MB/s. */
+	o.rate = "200000,50000";
+	if (bring_up(&nf, &o, true))
+		return 1;
+	b1 = blast(&nf, 3000, &s1);
+	/* Rate over the time plus the initial credit and one burst. */
+	bound = (uint64_t)(4e6 * (s1 + 0.05)) + 200000 + 200000 + 1500;
+	printf("rate 4 MB/s: %.0f bytes/s over %.2f s (%llu bytes, bound "
+	       "%llu)\n",
+	       (double)b1 / s1, s1, (unsigned long long)b1,
+	       (unsigned long long)bound);
+	CHECK(b1 > 0 && b1 <= bound);
+	/* Let the ring drain, then raise the rate while connected. */
+	nf_tx_wait(&nf.q[0], T_MS);
+	while (nf_peer_recv(&fx.peer, &(struct virtio_net_hdr){ 0 }, rbuf,
+			    70000, 100) > 0)
+		;
+	snprintf(be, sizeof(be), "/local/domain/0/backend/vif/1/0");
+	CHECK(ts_write(fx.xs, be, "rate", "2000000,50000") == 0);
+	usleep(200000);
+	b2 = blast(&nf, 2000, &s2);
+	bound = (uint64_t)(40e6 * (s2 + 0.05)) + 2000000 + 2000000 + 1500;
+	printf("rate 40 MB/s: %.0f bytes/s over %.2f s\n", (double)b2 / s2,
+	       s2);
+	CHECK(b2 <= bound);
+	/* Taking effect: well above what the old rate allowed. */
+	CHECK((double)b2 / s2 > 2 * 4e6);
+	nf_tx_wait(&nf.q[0], T_MS);
+	CHECK(nf_close(&nf, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.xs, &o, T_MS) == 0);
+	nf_release(&nf);
+	return 0;
+}
+
+static bool error_node(unsigned int devid)
+{
+	char p[160];
+
+	snprintf(p, sizeof(p), "/local/domain/0/error/backend/vif/1/%u/error",
+		 devid);
+	return ts_exists(fx.xs, p);
+}
+
+/* One fatal ring violation per vif: the vif goes Closing with an error
+ * node, the daemon and the other vifs go on. */
+static int hostile_fatal(unsigned int devid, int kind)
+{
+	char name[16], be[128];
+	struct nf_opts o;
+	struct netfront nf;
+	struct netif_tx_request s[24];
+	struct netif_extra_info ex = { 0 };
+	struct nf_queue *q;
+	unsigned int n = 0;
+	RING_IDX bump = 0;
+
+	snprintf(name, sizeof(name), "xb%d.%u", (int)getpid(), devid);
+	o = opts(devid, name);
+	if (bring_up(&nf, &o, false))
+		return 1;
+	q = &nf.q[0];
+	memset(s, 0, sizeof(s));
+	for (int i = 0; i < 24; i++) {
+		s[i].gref = (grant_ref_t)q->txref[i];
+		s[i].id = (uint16_t)i;
+		s[i].size = 100;
+	}
+	switch (kind) {
+	case 0: /* a slot crossing its page */
+		s[0].offset = 4000;
+		s[0].size = 200;
+		n = 1;
+		break;
+	case 1: /* unknown extra type */
+		s[0].flags = NETTXF_extra_info;
+		memset(&s[1], 0, sizeof(s[1]));
+		ex.type = 9;
+		memcpy(&s[1], &ex, sizeof(ex));
+		n = 2;
+		break;
+	case 2: /* too many slots */
+		s[0].size = 2000;
+		for (int i = 0; i < 21; i++) {
+			s[i].flags = NETTXF_more_data;
+			if (i)
+				s[i].size = 10;
+		}
+		s[21].flags = 0;
+		n = 22;
+		break;
+	case 3: /* a producer index beyond the ring */
+		n = 1;
+		bump = 400;
+		break;
+	case 4: /* GSO of size zero */
+		s[0].flags = NETTXF_extra_info;
+		memset(&s[1], 0, sizeof(s[1]));
+		ex.type = XEN_NETIF_EXTRA_TYPE_GSO;
+		ex.u.gso.type = XEN_NETIF_GSO_TYPE_TCPV4;
+		memcpy(&s[1], &ex, sizeof(ex));
+		n = 2;
+		break;
+	case 5: /* more_data, and then nothing */
+		s[0].flags = NETTXF_more_data;
+		n = 1;
+		break;
+	}
+	CHECK(nf_send_raw(q, s, n, bump) == 0);
+	snprintf(be, sizeof(be), "/local/domain/0/backend/vif/1/%u", devid);
+	if (ts_wait_state(fx.xs, be, XenbusStateClosing, T_MS) != 0) {
+		fprintf(stderr, "hostile kind %d: vif not taken down\n", kind);
+		return 1;
+	}
+	CHECK(error_node(devid));
+	CHECK(td_alive(&fx.td));
+	CHECK(nf_close(&nf, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.xs, &o, T_MS) == 0);
+	nf_release(&nf);
+	return 0;
+}
+
+static int case_hostile(void)
+{
+	struct nf_opts o = opts(0, fx.ifname);
+	struct netfront nf;
+	struct netif_tx_request s[3];
+	struct nf_queue *q;
+	struct virtio_net_hdr none = { 0 };
+
+	if (bring_up(&nf, &o, true))
+		return 1;
+	q = &nf.q[0];
+	/* Dropped with an error, the vif stays: a fragment larger than the
+	 * packet, a packet shorter than an Ethernet header. */
+	memset(s, 0, sizeof(s));
+	s[0] = (struct netif_tx_request){ .gref = (grant_ref_t)q->txref[0],
+					  .id = 0, .size = 100,
+					  .flags = NETTXF_more_data };
+	s[1] = (struct netif_tx_request){ .gref = (grant_ref_t)q->txref[1],
+					  .id = 1, .size = 200 };
+	s[2] = (struct netif_tx_request){ .gref = (grant_ref_t)q->txref[2],
+					  .id = 2, .size = 10 };
+	q->txbusy[0] = q->txbusy[1] = q->txbusy[2] = true;
+	CHECK(nf_send_raw(q, s, 3, 0) == 0);
+	CHECK(nf_tx_wait(q, T_MS) == 0);
+	CHECK(q->tx_errors == 3);
+	/* A revoked grant: the copy fails, an error response. */
+	{
+		int ref = q->txref[3];
+
+		CHECK(sg_grant_end(fx.sg, (uint32_t)ref) == 0);
+		s[0] = (struct netif_tx_request){ .gref = (grant_ref_t)ref,
+						  .id = 3, .size = 100 };
+		q->txbusy[3] = true;
+		CHECK(nf_send_raw(q, s, 1, 0) == 0);
+		CHECK(nf_tx_wait(q, T_MS) == 0);
+		CHECK(q->tx_errors == 4);
+		q->txref[3] = -1;
+		q->txbusy[3] = true; /* never again */
+	}
+	raw_frame(tbuf, 500, 1, false);
+	if (g2p(q, tbuf, 500, 0, 0, 0, 0, NULL))
+		return 1;
+	printf("bad packets dropped with errors, the vif goes on\n");
+	for (int kind = 0; kind < 6; kind++)
+		if (hostile_fatal(1 + (unsigned int)kind, kind))
+			return 1;
+	printf("6 kinds of broken rings: each took its vif down only\n");
+	/* The first vif still works both ways. */
+	raw_frame(tbuf, 600, 2, false);
+	if (g2p(q, tbuf, 600, 0, 0, 0, 0, NULL))
+		return 1;
+	raw_frame(tbuf, 600, 3, true);
+	if (p2g(q, &none, tbuf, 600, NULL))
+		return 1;
+	CHECK(nf_close(&nf, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.xs, &o, T_MS) == 0);
+	nf_release(&nf);
+	return 0;
+}
+
+static int case_norxcopy(void)
+{
+	struct nf_opts o = opts(0, fx.ifname);
+	struct netfront nf;
+	char be[128];
+
+	o.no_rx_copy = true;
+	CHECK(nf_vif_add(fx.xs, &o) == 0);
+	snprintf(be, sizeof(be), "/local/domain/0/backend/vif/1/0");
+	CHECK(ts_wait_state(fx.xs, be, XenbusStateInitWait, T_MS) == 0);
+	CHECK(nf_vif_hotplug(fx.xs, &o) == 0);
+	nf_init(&nf, fx.sg, fx.xs, &o);
+	CHECK(nf_connect(&nf, 2000) != 0);
+	CHECK(ts_read_int(fx.xs, be, "state") == XenbusStateClosing);
+	CHECK(error_node(0));
+	CHECK(td_alive(&fx.td));
+	CHECK(nf_close(&nf, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.xs, &o, T_MS) == 0);
+	/* The tap went with the device. */
+	for (int i = 0; i < 200 && if_nametoindex(fx.ifname); i++)
+		usleep(10000);
+	CHECK(if_nametoindex(fx.ifname) == 0);
+	nf_release(&nf);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(void);
+	} cases[] = {
+		{ "sizes", case_sizes },     { "mq", case_mq },
+		{ "offload", case_offload }, { "xdp", case_xdp },
+		{ "rate", case_rate },	     { "hostile", case_hostile },
+		{ "norxcopy", case_norxcopy },
+	};
+	int r, st;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s CASE\n", argv[0]);
+		return 1;
+	}
+	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (strcmp(argv[1], cases[i].name))
+			continue;
+		r = fx_start(NULL);
+		if (r) {
+			if (r != 77)
+				td_dump_log(&fx.td);
+			return r;
+		}
+		r = cases[i].fn();
+		if (r)
+			td_dump_log(&fx.td);
+		st = fx_stop();
+		if (st != 0) {
+			fprintf(stderr, "daemon exit status %d\n", st);
+			r = 1;
+		}
+		printf("%s: %s\n", argv[1], r ? "FAIL" : "PASS");
+		return r;
+	}
+	fprintf(stderr, "unknown case %s\n", argv[1]);
+	return 1;
+}
