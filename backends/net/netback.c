@@ -510,7 +510,6 @@ static int queue_connect(struct netback_vif *vif, unsigned int i,
 	pthread_mutex_init(&q->inbox_lock, NULL);
 	q->inbox_tail = &q->inbox_head;
 	*out = q;
-	snprintf(q->name, sizeof(q->name), "%s/q%u", dev->name, i);
 	if (vif->nqueues > 1)
 		snprintf(prefix, sizeof(prefix), "queue-%u/", i);
 

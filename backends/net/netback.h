@@ -130,7 +130,6 @@ struct netback_queue {
 	struct xb_device *dev;
 	unsigned int id;
 	struct xb_worker *worker;
-	char name[48];
 
 	/* Set up by the main thread before start. */
 	xb_gref_t tx_ref, rx_ref;
