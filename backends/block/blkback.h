@@ -49,7 +49,19 @@ struct blkback_engine_ops {
 	int (*commit)(struct blkback_queue *q);
 	/* Complete what has finished; wait for at least one if wait. */
 	int (*reap)(struct blkback_queue *q, bool wait);
+	/* Optional: true if reap would find completions (cheap, no syscall). */
+	bool (*ready)(struct blkback_queue *q);
 };
+
+/*
+ * How long a queue keeps looking at its ring after answering (ns). Off by
+ * default: on a 2-CPU host the spinning worker slows the guest and the
+ * disk's completions more than the wake-up it saves (measured: QD32
+ * random read 58k -> 33k IOPS with 50 us).
+ */
+#ifndef BLKBACK_POLL_NS
+#define BLKBACK_POLL_NS 0
+#endif
 
 extern const struct blkback_engine_ops blkback_uring_engine;
 extern const struct blkback_engine_ops blkback_aio_engine;

@@ -153,7 +153,15 @@ static int uring_reap(struct blkback_queue *q, bool wait)
 	return 0;
 }
 
+static bool uring_ready(struct blkback_queue *q)
+{
+	struct uring_priv *u = q->eng_priv;
+
+	return io_uring_cq_ready(&u->ring) != 0;
+}
+
 const struct blkback_engine_ops blkback_uring_engine = {
+	.ready = uring_ready,
 	.name = "io_uring",
 	.init = uring_init,
 	.fini = uring_fini,
