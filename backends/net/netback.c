@@ -60,15 +60,15 @@ static bool ifname_ok(const char *s)
 /* Open one queue of the tap; returns the fd or -errno. */
 static int tap_open_queue(struct netback_vif *vif, bool multi)
 {
-	struct ifreq ifr = { 0 };
+	struct ifreq ifr = {0};
 	int fd, hdr = (int)NETBACK_VNET_HDR_LEN;
 
 	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 	memcpy(ifr.ifr_name, vif->ifname, strlen(vif->ifname) + 1);
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR |
-			(multi ? IFF_MULTI_QUEUE : 0);
+	ifr.ifr_flags =
+	    IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (multi ? IFF_MULTI_QUEUE : 0);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0 ||
 	    ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0) {
 		int r = -errno;
@@ -97,7 +97,7 @@ static int tap_ifreq(struct netback_vif *vif, unsigned long req,
 
 static int tap_set_mtu(struct netback_vif *vif, unsigned int mtu)
 {
-	struct ifreq ifr = { .ifr_mtu = (int)mtu };
+	struct ifreq ifr = {.ifr_mtu = (int)mtu};
 
 	return tap_ifreq(vif, SIOCSIFMTU, &ifr);
 }
@@ -116,7 +116,7 @@ static int tap_attach(struct netback_vif *vif, unsigned int n)
 	if (vif->ntaps < 2)
 		return 0;
 	for (unsigned int i = 0; i < vif->ntaps; i++) {
-		struct ifreq ifr = { 0 };
+		struct ifreq ifr = {0};
 
 		ifr.ifr_flags = i < n ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE;
 		/* Queue 0 stays attached: a tap with no queue loses its
@@ -143,10 +143,10 @@ static void tap_close(struct netback_vif *vif)
 /* Returns 0 or -errno. */
 static int tap_create(struct netback_vif *vif)
 {
-	static const uint8_t dummy[6] = { 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff };
+	static const uint8_t dummy[6] = {0xfe, 0xff, 0xff, 0xff, 0xff, 0xff};
 	struct xb_device *dev = vif->dev;
 	bool multi = vif->max_queues > 1;
-	struct ifreq ifr = { 0 };
+	struct ifreq ifr = {0};
 	int fd, r;
 
 	for (unsigned int i = 0; i < vif->max_queues; i++) {
@@ -213,8 +213,9 @@ static int netback_config(struct netback_vif *vif)
 	char *s = NULL;
 	int r;
 
-	vif->max_queues = cfg && cfg->net_max_queues ? cfg->net_max_queues :
-		cfg && cfg->workers ? cfg->workers : 1;
+	vif->max_queues = cfg && cfg->net_max_queues ? cfg->net_max_queues
+			  : cfg && cfg->workers	     ? cfg->workers
+						     : 1;
 	if (vif->max_queues > NETBACK_MAX_QUEUES)
 		vif->max_queues = NETBACK_MAX_QUEUES;
 
@@ -260,17 +261,17 @@ static int netback_config(struct netback_vif *vif)
 static int netback_publish(struct xb_device *dev, unsigned int max_queues)
 {
 	static const char *const ones[] = {
-		"feature-sg",
-		"feature-gso-tcpv4",
-		"feature-gso-tcpv6",
-		"feature-ipv6-csum-offload",
-		"feature-rx-copy",
-		"feature-multicast-control",
-		"feature-dynamic-multicast-control",
-		"feature-split-event-channels",
-		"feature-ctrl-ring",
-		"feature-xdp-headroom",
-		NULL,
+	    "feature-sg",
+	    "feature-gso-tcpv4",
+	    "feature-gso-tcpv6",
+	    "feature-ipv6-csum-offload",
+	    "feature-rx-copy",
+	    "feature-multicast-control",
+	    "feature-dynamic-multicast-control",
+	    "feature-split-event-channels",
+	    "feature-ctrl-ring",
+	    "feature-xdp-headroom",
+	    NULL,
 	};
 	int r = 0;
 
@@ -386,9 +387,9 @@ static int read_features(struct netback_vif *vif)
 	f->mcast_ctrl = fe_flag(dev, "request-multicast-control", false);
 	/* GSO needs scatter-gather and checksum offload (netdev rules). */
 	if (!f->can_sg || !f->ip_csum)
-		f->gso_mask &= (uint8_t)~(1u << XEN_NETIF_GSO_TYPE_TCPV4);
+		f->gso_mask &= (uint8_t) ~(1u << XEN_NETIF_GSO_TYPE_TCPV4);
 	if (!f->can_sg || !f->ipv6_csum)
-		f->gso_mask &= (uint8_t)~(1u << XEN_NETIF_GSO_TYPE_TCPV6);
+		f->gso_mask &= (uint8_t) ~(1u << XEN_NETIF_GSO_TYPE_TCPV6);
 
 	r = xb_dev_read_uint_def(dev, true, "xdp-headroom", 0xffff, 0, &v);
 	if (r < 0)
@@ -539,9 +540,8 @@ static int queue_connect(struct netback_vif *vif, unsigned int i,
 					   &q->ec_rx);
 		if (r < 0) {
 			q->ec_rx = NULL;
-			return dev_err_errno(dev, r,
-					     "queue %u: binding port %u", i,
-					     q->rx_port);
+			return dev_err_errno(
+			    dev, r, "queue %u: binding port %u", i, q->rx_port);
 		}
 	}
 	q->worker = xb_workers_get(dev->workers);
@@ -684,15 +684,15 @@ static void netback_get_stats(struct xb_device *dev, struct xb_dev_stats *st)
 	}
 }
 
-static const char *const netback_watch_keys[] = { "rate", NULL };
+static const char *const netback_watch_keys[] = {"rate", NULL};
 
 const struct backend_ops netback_ops = {
-	.type = "vif",
-	.probe = netback_probe,
-	.connect = netback_connect,
-	.backend_changed = netback_backend_changed,
-	.disconnect = netback_disconnect,
-	.free = netback_free,
-	.get_stats = netback_get_stats,
-	.watch_keys = netback_watch_keys,
+    .type = "vif",
+    .probe = netback_probe,
+    .connect = netback_connect,
+    .backend_changed = netback_backend_changed,
+    .disconnect = netback_disconnect,
+    .free = netback_free,
+    .get_stats = netback_get_stats,
+    .watch_keys = netback_watch_keys,
 };

@@ -33,13 +33,13 @@ struct netback_queue;
 #define NETBACK_VNET_HDR_LEN ((unsigned int)sizeof(struct virtio_net_hdr))
 #define NETBACK_MAX_FRAME    65535u
 /* Packets moved per pass, and bytes of buffer a pass may fill. */
-#define NETBACK_BATCH	     64u
-#define NETBACK_ARENA_SIZE   (1u << 20)
+#define NETBACK_BATCH	   64u
+#define NETBACK_ARENA_SIZE (1u << 20)
 
 /* What the frontend said it can take (read at connect). */
 struct netback_fe_feat {
 	bool can_sg;
-	bool ip_csum;	/* ipv4 checksum offload (no feature-no-csum-offload) */
+	bool ip_csum; /* ipv4 checksum offload (no feature-no-csum-offload) */
 	bool ipv6_csum;
 	uint8_t gso_mask; /* 1 << XEN_NETIF_GSO_TYPE_TCPV4/6 */
 	bool mcast_ctrl;
@@ -57,8 +57,8 @@ struct netback_hash {
 };
 
 struct netback_queue_stats {
-	uint64_t tx_packets, tx_bytes;	/* guest -> tap */
-	uint64_t rx_packets, rx_bytes;	/* tap -> guest */
+	uint64_t tx_packets, tx_bytes; /* guest -> tap */
+	uint64_t rx_packets, rx_bytes; /* tap -> guest */
 	uint64_t tx_errors, rx_drops;
 	uint64_t ring_errors;
 };
@@ -119,8 +119,8 @@ struct netback_txpkt {
 	uint8_t *buf; /* virtio header, then the frame */
 	uint32_t len;
 	uint16_t first_seg, nsegs;
-	uint16_t nslots;    /* slots consumed, extras included */
-	uint16_t flags;	    /* first slot's NETTXF_* */
+	uint16_t nslots;	     /* slots consumed, extras included */
+	uint16_t flags;		     /* first slot's NETTXF_* */
 	struct netif_extra_info gso; /* type 0 if none */
 	uint16_t first_rsp; /* its slots' staged responses in txrsp[] */
 };
@@ -145,7 +145,7 @@ struct netback_queue {
 	netif_tx_back_ring_t tx;
 	netif_rx_back_ring_t rx;
 	bool broken;
-	bool tap_paused;  /* waiting for rx buffers */
+	bool tap_paused; /* waiting for rx buffers */
 	bool rate_limited;
 	uint64_t remaining_credit;
 	uint64_t credit_window_start; /* usec, monotonic */
@@ -192,8 +192,7 @@ void netback_rx_run(struct netback_queue *q);
 void netback_rx_inbox(struct netback_queue *q);
 
 /* netback_ctrl.c */
-int netback_ctrl_connect(struct netback_vif *vif, xb_gref_t ref,
-			 uint32_t port);
+int netback_ctrl_connect(struct netback_vif *vif, xb_gref_t ref, uint32_t port);
 void netback_ctrl_disconnect(struct netback_vif *vif);
 /* Hash of a frame under h: 0 and *hash, *type if h applies, else -ENOENT. */
 int netback_hash_frame(const struct netback_hash *h, const uint8_t *frame,

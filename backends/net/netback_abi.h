@@ -40,8 +40,8 @@
 /* Control ring hash limits, as Linux netback offers them. */
 #define NETBACK_HASH_KEY_SIZE	  40
 #define NETBACK_HASH_MAPPING_SIZE 128
-#define NETBACK_HASH_FLAGS                                                   \
-	(XEN_NETIF_CTRL_HASH_TYPE_IPV4 | XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP | \
+#define NETBACK_HASH_FLAGS                                                     \
+	(XEN_NETIF_CTRL_HASH_TYPE_IPV4 | XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP |   \
 	 XEN_NETIF_CTRL_HASH_TYPE_IPV6 | XEN_NETIF_CTRL_HASH_TYPE_IPV6_TCP)
 
 /* Every slot of a packet, Linux's XEN_NETBK_LEGACY_SLOTS_MAX: more is
@@ -49,8 +49,8 @@
 #define NETBACK_SLOTS_MAX   XEN_NETIF_NR_SLOTS_MIN
 #define NETBACK_SLOTS_FATAL 20
 
-#define NETBACK_TX_RING_SIZE __CONST_RING_SIZE(netif_tx, XEN_PAGE_SIZE)
-#define NETBACK_RX_RING_SIZE __CONST_RING_SIZE(netif_rx, XEN_PAGE_SIZE)
+#define NETBACK_TX_RING_SIZE   __CONST_RING_SIZE(netif_tx, XEN_PAGE_SIZE)
+#define NETBACK_RX_RING_SIZE   __CONST_RING_SIZE(netif_rx, XEN_PAGE_SIZE)
 #define NETBACK_CTRL_RING_SIZE __CONST_RING_SIZE(xen_netif_ctrl, XEN_PAGE_SIZE)
 
 #ifndef XEN_PAGE_SIZE

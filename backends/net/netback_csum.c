@@ -12,8 +12,8 @@
 
 #include "netback.h"
 
-#define ETH_HLEN_  14
-#define ETH_P_IP_  0x0800
+#define ETH_HLEN_   14
+#define ETH_P_IP_   0x0800
 #define ETH_P_IPV6_ 0x86dd
 
 static uint16_t get16(const uint8_t *p)
@@ -54,7 +54,8 @@ int netback_parse_l4(const uint8_t *frame, uint32_t len, struct netback_l4 *l)
 		l4 = off + 40;
 		/* Extension headers, bounded: each one moves l4 forward. */
 		for (int i = 0; i < 8; i++) {
-			if (proto == IPPROTO_HOPOPTS || proto == IPPROTO_ROUTING ||
+			if (proto == IPPROTO_HOPOPTS ||
+			    proto == IPPROTO_ROUTING ||
 			    proto == IPPROTO_DSTOPTS) {
 				if (len < l4 + 8)
 					return -EINVAL;

@@ -31,16 +31,15 @@ struct netback_ctrl {
 	bool broken;
 };
 
-static int gcopy(struct netback_ctrl *c, xb_gref_t ref, void *buf,
-		 uint16_t len)
+static int gcopy(struct netback_ctrl *c, xb_gref_t ref, void *buf, uint16_t len)
 {
 	struct xb_gnt_copy seg = {
-		.to_guest = false,
-		.domid = c->vif->dev->domid,
-		.ref = ref,
-		.offset = 0,
-		.len = len,
-		.local = buf,
+	    .to_guest = false,
+	    .domid = c->vif->dev->domid,
+	    .ref = ref,
+	    .offset = 0,
+	    .len = len,
+	    .local = buf,
 	};
 	int r = xb_gnt_copy(c->vif->dev->plat, 1, &seg);
 
@@ -141,8 +140,8 @@ static void ctrl_run(struct netback_ctrl *c)
 		RING_IDX prod, cons = c->ring.req_cons;
 		bool pushed = false;
 
-		prod = __atomic_load_n(&c->ring.sring->req_prod,
-				       __ATOMIC_ACQUIRE);
+		prod =
+		    __atomic_load_n(&c->ring.sring->req_prod, __ATOMIC_ACQUIRE);
 		if (prod - cons > NETBACK_CTRL_RING_SIZE) {
 			c->broken = true;
 			xb_dev_fatal_async(c->vif->dev,
@@ -215,8 +214,7 @@ static int ctrl_stop(void *arg)
 }
 
 /* Main thread. Returns 0 or -errno (nothing left behind). */
-int netback_ctrl_connect(struct netback_vif *vif, xb_gref_t ref,
-			 uint32_t port)
+int netback_ctrl_connect(struct netback_vif *vif, xb_gref_t ref, uint32_t port)
 {
 	struct xb_device *dev = vif->dev;
 	struct netback_ctrl *c = calloc(1, sizeof(*c));
@@ -286,8 +284,9 @@ int netback_hash_frame(const struct netback_hash *h, const uint8_t *frame,
 		l.l3_proto = (uint16_t)(frame[12] << 8 | frame[13]);
 		l.l3_off = 14;
 		l.l4_proto = 0;
-		if (l.l3_proto == 0x0800 ? len < 34 :
-		    l.l3_proto == 0x86dd ? len < 54 : true)
+		if (l.l3_proto == 0x0800   ? len < 34
+		    : l.l3_proto == 0x86dd ? len < 54
+					   : true)
 			return -ENOENT;
 	}
 	v4 = l.l3_proto == 0x0800;
@@ -299,16 +298,16 @@ int netback_hash_frame(const struct netback_hash *h, const uint8_t *frame,
 		memcpy(in, frame + l.l3_off + 8, 32);
 		n = 32;
 	}
-	if (tcp && (h->flags & (v4 ? XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP :
-				     XEN_NETIF_CTRL_HASH_TYPE_IPV6_TCP))) {
+	if (tcp && (h->flags & (v4 ? XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP
+				   : XEN_NETIF_CTRL_HASH_TYPE_IPV6_TCP))) {
 		memcpy(in + n, frame + l.l4_off, 4);
 		n += 4;
-		*type = v4 ? _XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP :
-			     _XEN_NETIF_CTRL_HASH_TYPE_IPV6_TCP;
-	} else if (h->flags & (v4 ? XEN_NETIF_CTRL_HASH_TYPE_IPV4 :
-				    XEN_NETIF_CTRL_HASH_TYPE_IPV6)) {
-		*type = v4 ? _XEN_NETIF_CTRL_HASH_TYPE_IPV4 :
-			     _XEN_NETIF_CTRL_HASH_TYPE_IPV6;
+		*type = v4 ? _XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP
+			   : _XEN_NETIF_CTRL_HASH_TYPE_IPV6_TCP;
+	} else if (h->flags & (v4 ? XEN_NETIF_CTRL_HASH_TYPE_IPV4
+				  : XEN_NETIF_CTRL_HASH_TYPE_IPV6)) {
+		*type = v4 ? _XEN_NETIF_CTRL_HASH_TYPE_IPV4
+			   : _XEN_NETIF_CTRL_HASH_TYPE_IPV6;
 	} else {
 		return -ENOENT;
 	}

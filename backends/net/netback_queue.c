@@ -183,7 +183,8 @@ static int queue_alloc_mem(struct netback_queue *q)
 	q->rxseg_rsp = calloc(RX_MAX_SEGS, sizeof(*q->rxseg_rsp));
 	q->rxrsp = calloc(NETBACK_RX_RING_SIZE, sizeof(*q->rxrsp));
 	if (!q->tx_arena || !q->rx_arena || !q->txpkts || !q->txsegs ||
-	    !q->txrsp || !q->rxpkts || !q->rxsegs || !q->rxseg_rsp || !q->rxrsp) {
+	    !q->txrsp || !q->rxpkts || !q->rxsegs || !q->rxseg_rsp ||
+	    !q->rxrsp) {
 		queue_free_mem(q);
 		return -ENOMEM;
 	}
@@ -202,7 +203,7 @@ int netback_queue_set_rate(void *arg)
 	q->credit_window_start = netback_now_usec();
 	if (q->rate_limited) {
 		/* Let the new rate decide at once. */
-		struct itimerspec its = { .it_value = { 0, 1 } };
+		struct itimerspec its = {.it_value = {0, 1}};
 
 		timerfd_settime(q->timerfd, 0, &its, NULL);
 	}
@@ -222,7 +223,8 @@ int netback_queue_start(void *arg)
 	err = queue_alloc_mem(q);
 	if (err)
 		return err;
-	q->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	q->timerfd =
+	    timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	q->inboxfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (q->timerfd < 0 || q->inboxfd < 0) {
 		err = -errno;

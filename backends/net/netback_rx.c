@@ -51,7 +51,7 @@ static void refresh_hash(struct netback_queue *q)
 
 static bool mcast_allowed(struct netback_vif *vif, const uint8_t *dst)
 {
-	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 	bool ok = false;
 
 	if (!(dst[0] & 1) || !memcmp(dst, bcast, 6))
@@ -102,7 +102,8 @@ static int rx_prepare(struct netback_queue *q, struct netback_rxpkt *pkt)
 		bool can = v6 ? f->ipv6_csum : f->ip_csum;
 
 		if (can) {
-			pkt->rxflags = NETRXF_csum_blank | NETRXF_data_validated;
+			pkt->rxflags =
+			    NETRXF_csum_blank | NETRXF_data_validated;
 		} else {
 			if (pkt->gso_type ||
 			    netback_finish_csum(frame, pkt->len, h.csum_start,
@@ -160,7 +161,7 @@ static void rx_place(struct netback_queue *q, struct rx_pass *p,
 		ex[nex].type = XEN_NETIF_EXTRA_TYPE_HASH;
 		ex[nex].u.hash.type = (uint8_t)pkt->hash_type;
 		ex[nex].u.hash.algorithm =
-			XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ;
+		    XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ;
 		memcpy(ex[nex].u.hash.value, &pkt->hash, 4);
 		nex++;
 	}
@@ -203,7 +204,8 @@ static void rx_place(struct netback_queue *q, struct rx_pass *p,
 			/* Extras follow the first data slot. */
 			for (unsigned int i = 0; i < nex; i++) {
 				struct netif_extra_info *e =
-					(struct netif_extra_info *)&q->rxrsp[p->nrsp];
+				    (struct netif_extra_info *)&q
+					->rxrsp[p->nrsp];
 
 				RING_COPY_REQUEST(&q->rx, q->rx.req_cons, &req);
 				q->rx.req_cons++;
@@ -230,7 +232,7 @@ static void rx_push(struct netback_queue *q, struct rx_pass *p)
 		for (unsigned int i = 0; i < p->nsegs; i++) {
 			if (r < 0 || q->rxsegs[i].status != GNTST_okay) {
 				q->rxrsp[q->rxseg_rsp[i]].status =
-					NETIF_RSP_ERROR;
+				    NETIF_RSP_ERROR;
 			}
 		}
 	}
@@ -337,7 +339,7 @@ static void tap_pause(struct netback_queue *q, bool pause)
  */
 static int rx_pass(struct netback_queue *q)
 {
-	struct rx_pass p = { .start = q->rx.rsp_prod_pvt };
+	struct rx_pass p = {.start = q->rx.rsp_prod_pvt};
 	struct netback_rxpkt *wait = NULL;
 	RING_IDX prod;
 	unsigned int avail;
@@ -391,8 +393,7 @@ static int rx_pass(struct netback_queue *q)
 		rx_push(q, &p);
 	if (wait) {
 		/* Keep it for the next pass, at the head of the arena. */
-		if (wait != &q->rxpkts[0] ||
-		    wait->buf != q->rx_arena) {
+		if (wait != &q->rxpkts[0] || wait->buf != q->rx_arena) {
 			memmove(q->rx_arena, wait->buf,
 				NETBACK_VNET_HDR_LEN + wait->len);
 			q->rxpkts[0] = *wait;
@@ -401,8 +402,8 @@ static int rx_pass(struct netback_queue *q)
 		q->rx_pending = 1;
 		q->rx.sring->req_event = prod + 1;
 		mb(); /* req_event before we look at req_prod again */
-		if (__atomic_load_n(&q->rx.sring->req_prod,
-				    __ATOMIC_ACQUIRE) != prod)
+		if (__atomic_load_n(&q->rx.sring->req_prod, __ATOMIC_ACQUIRE) !=
+		    prod)
 			return 1;
 		tap_pause(q, true);
 		return 0;
@@ -420,10 +421,12 @@ void netback_rx_run(struct netback_queue *q)
 		if (!rx_pass(q))
 			break;
 	/* Frames left in the inbox: wake ourselves for them. */
-	if (!q->broken && __atomic_load_n(&q->inbox_len_hint, __ATOMIC_RELAXED)) {
+	if (!q->broken &&
+	    __atomic_load_n(&q->inbox_len_hint, __ATOMIC_RELAXED)) {
 		uint64_t one = 1;
 
 		if (write(q->inboxfd, &one, sizeof(one)) < 0)
-			dev_warn_errno(q->dev, -errno, "queue %u: inbox", q->id);
+			dev_warn_errno(q->dev, -errno, "queue %u: inbox",
+				       q->id);
 	}
 }

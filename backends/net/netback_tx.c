@@ -36,7 +36,8 @@ static inline void stat_add(uint64_t *c, uint64_t n)
 /* Linux's tx_add_credit: a burst big enough for a 128 KiB packet. */
 static void tx_add_credit(struct netback_queue *q)
 {
-	uint64_t max_burst = q->credit_bytes > 131072 ? q->credit_bytes : 131072;
+	uint64_t max_burst =
+	    q->credit_bytes > 131072 ? q->credit_bytes : 131072;
 	uint64_t c = q->remaining_credit + q->credit_bytes;
 
 	if (c < q->remaining_credit)
@@ -48,7 +49,7 @@ static void tx_add_credit(struct netback_queue *q)
 static bool tx_credit_ok(struct netback_queue *q, uint32_t size)
 {
 	uint64_t now, next;
-	struct itimerspec its = { 0 };
+	struct itimerspec its = {0};
 
 	if (q->credit_bytes == UINT64_MAX || !q->credit_usec)
 		return true;
@@ -95,8 +96,7 @@ static void pkt_status(struct netback_queue *q, unsigned int first_rsp,
 			q->txrsp[i].status = status;
 }
 
-static int mcast_update(struct netback_vif *vif, const uint8_t *addr,
-			bool add)
+static int mcast_update(struct netback_vif *vif, const uint8_t *addr, bool add)
 {
 	int r = 0;
 
@@ -126,9 +126,8 @@ out:
  * without transmission (dropped, multicast control), -EPROTO if the guest
  * broke the ring (the queue is then broken).
  */
-static int tx_gather(struct netback_queue *q, struct tx_pass *p,
-		     RING_IDX *cons, RING_IDX prod,
-		     const struct netif_tx_request *first)
+static int tx_gather(struct netback_queue *q, struct tx_pass *p, RING_IDX *cons,
+		     RING_IDX prod, const struct netif_tx_request *first)
 {
 	struct netif_extra_info extras[NETBACK_EXTRA_TYPE_MAX - 1];
 	struct netif_tx_request slots[NETBACK_SLOTS_FATAL];
@@ -174,14 +173,15 @@ static int tx_gather(struct netback_queue *q, struct tx_pass *p,
 
 		if (extras[XEN_NETIF_EXTRA_TYPE_MCAST_ADD - 1].type)
 			r = mcast_update(
-				q->vif,
-				extras[XEN_NETIF_EXTRA_TYPE_MCAST_ADD - 1].u.mcast.addr,
-				true);
+			    q->vif,
+			    extras[XEN_NETIF_EXTRA_TYPE_MCAST_ADD - 1]
+				.u.mcast.addr,
+			    true);
 		if (extras[XEN_NETIF_EXTRA_TYPE_MCAST_DEL - 1].type)
-			mcast_update(
-				q->vif,
-				extras[XEN_NETIF_EXTRA_TYPE_MCAST_DEL - 1].u.mcast.addr,
-				false);
+			mcast_update(q->vif,
+				     extras[XEN_NETIF_EXTRA_TYPE_MCAST_DEL - 1]
+					 .u.mcast.addr,
+				     false);
 		pkt_status(q, first_rsp, p->nrsp - first_rsp,
 			   r ? NETIF_RSP_ERROR : NETIF_RSP_OKAY);
 		*cons = idx;
@@ -231,7 +231,7 @@ static int tx_gather(struct netback_queue *q, struct tx_pass *p,
 	memset(&pkt->gso, 0, sizeof(pkt->gso));
 	if (extras[XEN_NETIF_EXTRA_TYPE_GSO - 1].type) {
 		const struct netif_extra_info *g =
-			&extras[XEN_NETIF_EXTRA_TYPE_GSO - 1];
+		    &extras[XEN_NETIF_EXTRA_TYPE_GSO - 1];
 
 		if (g->u.gso.type != XEN_NETIF_GSO_TYPE_TCPV4 &&
 		    g->u.gso.type != XEN_NETIF_GSO_TYPE_TCPV6) {
@@ -304,8 +304,8 @@ static int tx_vnet_hdr(struct netback_txpkt *pkt)
 		if (l.l4_proto != IPPROTO_TCP ||
 		    (v4 ? l.l3_proto != 0x0800 : l.l3_proto != 0x86dd))
 			return -EINVAL;
-		h->gso_type = v4 ? VIRTIO_NET_HDR_GSO_TCPV4 :
-				   VIRTIO_NET_HDR_GSO_TCPV6;
+		h->gso_type =
+		    v4 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6;
 		h->gso_size = pkt->gso.u.gso.size;
 		h->hdr_len = (uint16_t)(l.l4_off + l.l4_hlen);
 	}
@@ -335,13 +335,13 @@ static void tx_push(struct netback_queue *q, struct tx_pass *p)
 /* One pass over what the guest has produced up to prod. */
 static void tx_pass(struct netback_queue *q, RING_IDX prod)
 {
-	struct tx_pass p = { 0 };
+	struct tx_pass p = {0};
 	RING_IDX cons = q->tx.req_cons;
 	int r;
 
 	while (cons != prod && p.npkts < NETBACK_BATCH &&
 	       NETBACK_ARENA_SIZE - p.pos >=
-		       NETBACK_VNET_HDR_LEN + NETBACK_MAX_FRAME + 64) {
+		   NETBACK_VNET_HDR_LEN + NETBACK_MAX_FRAME + 64) {
 		struct netif_tx_request first;
 
 		RING_COPY_REQUEST(&q->tx, cons, &first);
@@ -368,7 +368,8 @@ static void tx_pass(struct netback_queue *q, RING_IDX prod)
 		bool ok = true;
 
 		for (unsigned int s = 0; s < pkt->nsegs; s++)
-			ok &= q->txsegs[pkt->first_seg + s].status == GNTST_okay;
+			ok &=
+			    q->txsegs[pkt->first_seg + s].status == GNTST_okay;
 		if (!ok) {
 			pkt_status(q, pkt->first_rsp, pkt->nslots,
 				   NETIF_RSP_ERROR);
@@ -377,7 +378,7 @@ static void tx_pass(struct netback_queue *q, RING_IDX prod)
 		}
 		if (tx_vnet_hdr(pkt) < 0 ||
 		    write(q->tapfd, pkt->buf, NETBACK_VNET_HDR_LEN + pkt->len) <
-			    0) {
+			0) {
 			/* Accepted from the guest, lost on our side. */
 			stat_add(&q->stats.tx_errors, 1);
 			continue;
@@ -395,8 +396,8 @@ void netback_tx_run(struct netback_queue *q)
 	while (!q->broken && !q->rate_limited) {
 		RING_IDX prod, cons = q->tx.req_cons;
 
-		prod = __atomic_load_n(&q->tx.sring->req_prod,
-				       __ATOMIC_ACQUIRE);
+		prod =
+		    __atomic_load_n(&q->tx.sring->req_prod, __ATOMIC_ACQUIRE);
 		if (prod - cons > NETBACK_TX_RING_SIZE) {
 			netback_queue_broken(q, "impossible number of tx "
 						"requests");

@@ -47,12 +47,12 @@ int nf_vif_add(struct xs_handle *xs, const struct nf_opts *o)
 {
 	char be[128], fe[128], num[32], mac[32];
 	struct xs_permissions be_perms[2] = {
-		{ .id = 0, .perms = XS_PERM_NONE },
-		{ .id = o->domid, .perms = XS_PERM_READ },
+	    {.id = 0, .perms = XS_PERM_NONE},
+	    {.id = o->domid, .perms = XS_PERM_READ},
 	};
 	struct xs_permissions fe_perms[2] = {
-		{ .id = o->domid, .perms = XS_PERM_NONE },
-		{ .id = 0, .perms = XS_PERM_READ },
+	    {.id = o->domid, .perms = XS_PERM_NONE},
+	    {.id = 0, .perms = XS_PERM_READ},
 	};
 
 	vif_paths(o, be, sizeof(be), fe, sizeof(fe));
@@ -79,8 +79,7 @@ int nf_vif_add(struct xs_handle *xs, const struct nf_opts *o)
 		r = r ?: wr(xs, t, be, "frontend-id", num);
 		r = r ?: wr(xs, t, be, "online", "1");
 		r = r ?: wr(xs, t, be, "state", "1");
-		r = r ?: wr(xs, t, be, "script",
-			    "/etc/xen/scripts/vif-bridge");
+		r = r ?: wr(xs, t, be, "script", "/etc/xen/scripts/vif-bridge");
 		r = r ?: wr(xs, t, be, "mac", mac);
 		r = r ?: wr(xs, t, be, "bridge", "xenbr0");
 		snprintf(num, sizeof(num), "%u", o->devid);
@@ -120,8 +119,7 @@ int nf_vif_hotplug(struct xs_handle *xs, const struct nf_opts *o)
 	return wr(xs, XBT_NULL, be, "hotplug-status", "connected");
 }
 
-int nf_vif_remove(struct xs_handle *xs, const struct nf_opts *o,
-		  int timeout_ms)
+int nf_vif_remove(struct xs_handle *xs, const struct nf_opts *o, int timeout_ms)
 {
 	char be[128], fe[128];
 	int r;
@@ -151,8 +149,8 @@ void nf_init(struct netfront *nf, struct sg_domain *sg, struct xs_handle *xs,
 	vif_paths(o, nf->be, sizeof(nf->be), nf->fe, sizeof(nf->fe));
 }
 
-static int fe_write(struct netfront *nf, const char *key, const char *fmt,
-		    ...) __attribute__((format(printf, 3, 4)));
+static int fe_write(struct netfront *nf, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fe_write(struct netfront *nf, const char *key, const char *fmt, ...)
 {
 	char val[64];
@@ -260,8 +258,9 @@ int nf_connect(struct netfront *nf, int timeout_ms)
 		if (nf->ctrl_port < 0)
 			return nf->ctrl_port;
 		r = fe_write(nf, "ctrl-ring-ref", "%d", nf->ctrl_ref);
-		r = r ?: fe_write(nf, "event-channel-ctrl", "%d",
-				  nf->ctrl_port);
+		r = r
+			?: fe_write(nf, "event-channel-ctrl", "%d",
+				    nf->ctrl_port);
 	}
 	if (!r && !o->no_rx_copy)
 		r = fe_write(nf, "request-rx-copy", "1");
@@ -270,8 +269,9 @@ int nf_connect(struct netfront *nf, int timeout_ms)
 	r = r ?: fe_write(nf, "feature-gso-tcpv4", "%d", !o->no_gso);
 	r = r ?: fe_write(nf, "feature-gso-tcpv6", "%d", !o->no_gso);
 	r = r ?: fe_write(nf, "feature-no-csum-offload", "%d", o->no_csum);
-	r = r ?: fe_write(nf, "feature-ipv6-csum-offload", "%d",
-			  !o->no_ipv6_csum && !o->no_csum);
+	r = r
+		?: fe_write(nf, "feature-ipv6-csum-offload", "%d",
+			    !o->no_ipv6_csum && !o->no_csum);
 	if (!r && o->xdp_headroom)
 		r = fe_write(nf, "xdp-headroom", "%u", o->xdp_headroom);
 	r = r ?: fe_write(nf, "state", "%d", XenbusStateInitialised);
@@ -356,9 +356,13 @@ void nf_release(struct netfront *nf)
 
 static int take_id(struct nf_queue *q)
 {
-	for (unsigned int i = 0; i < NF_TX_SIZE; i++) {
+	/* Ids come back about in order: look on from the last one taken. */
+	for (unsigned int k = 0; k < NF_TX_SIZE; k++) {
+		unsigned int i = (q->next_id + k) % NF_TX_SIZE;
+
 		if (!q->txbusy[i]) {
 			q->txbusy[i] = true;
+			q->next_id = i + 1;
 			return (int)i;
 		}
 	}
@@ -378,9 +382,8 @@ int nf_send(struct nf_queue *q, const uint8_t *frame, uint32_t len,
 	    uint16_t csum, uint8_t gso_type, uint16_t gso_size,
 	    uint16_t first_off)
 {
-	unsigned int first_len = len < XEN_PAGE_SIZE - first_off ?
-					 len :
-					 XEN_PAGE_SIZE - first_off;
+	unsigned int first_len =
+	    len < XEN_PAGE_SIZE - first_off ? len : XEN_PAGE_SIZE - first_off;
 	unsigned int nslots = 1 + (gso_type ? 1 : 0), off;
 	RING_IDX i = q->tx.req_prod_pvt;
 
@@ -391,15 +394,18 @@ int nf_send(struct nf_queue *q, const uint8_t *frame, uint32_t len,
 		return -EAGAIN;
 	for (off = 0; off < len || off == 0;) {
 		bool first = off == 0;
-		unsigned int chunk = first ? first_len :
-			(len - off < XEN_PAGE_SIZE ? len - off : XEN_PAGE_SIZE);
+		unsigned int chunk =
+		    first ? first_len
+			  : (len - off < XEN_PAGE_SIZE ? len - off
+						       : XEN_PAGE_SIZE);
 		struct netif_tx_request *req = RING_GET_REQUEST(&q->tx, i++);
 		int id = take_id(q);
 
 		if (id < 0)
 			return id;
-		memcpy(q->txbuf[id] + (first ? first_off : 0), frame + off,
-		       chunk);
+		if (frame)
+			memcpy(q->txbuf[id] + (first ? first_off : 0),
+			       frame + off, chunk);
 		req->gref = (grant_ref_t)q->txref[id];
 		req->offset = first ? first_off : 0;
 		req->id = (uint16_t)id;
@@ -410,8 +416,8 @@ int nf_send(struct nf_queue *q, const uint8_t *frame, uint32_t len,
 			req->flags |= csum;
 			if (gso_type) {
 				struct netif_extra_info *e =
-					(struct netif_extra_info *)
-						RING_GET_REQUEST(&q->tx, i++);
+				    (struct netif_extra_info *)RING_GET_REQUEST(
+					&q->tx, i++);
 
 				req->flags |= NETTXF_extra_info;
 				memset(e, 0, sizeof(*e));
@@ -425,8 +431,14 @@ int nf_send(struct nf_queue *q, const uint8_t *frame, uint32_t len,
 	}
 	q->tx.req_prod_pvt = i;
 	q->tx_inflight += nslots;
-	tx_push(q);
+	if (!q->defer_push)
+		tx_push(q);
 	return (int)nslots;
+}
+
+void nf_tx_flush(struct nf_queue *q)
+{
+	tx_push(q);
 }
 
 int nf_send_raw(struct nf_queue *q, const struct netif_tx_request *slots,
@@ -452,7 +464,7 @@ int nf_tx_reap(struct nf_queue *q)
 		rmb();
 		for (cons = q->tx.rsp_cons; cons != prod; cons++) {
 			struct netif_tx_response *rsp =
-				RING_GET_RESPONSE(&q->tx, cons);
+			    RING_GET_RESPONSE(&q->tx, cons);
 
 			q->tx_inflight--;
 			if (rsp->status == NETIF_RSP_NULL)
@@ -477,7 +489,7 @@ int nf_tx_wait(struct nf_queue *q, int timeout_ms)
 	int fd = sg_evtchn_fd(q->nf->sg, q->port_tx);
 
 	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct pollfd p = {.fd = fd, .events = POLLIN};
 
 		sg_evtchn_ack(q->nf->sg, q->port_tx);
 		nf_tx_reap(q);
@@ -520,7 +532,7 @@ static bool rx_wait(struct nf_queue *q, unsigned int need, int timeout_ms)
 	int fd = sg_evtchn_fd(q->nf->sg, q->port_rx);
 
 	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct pollfd p = {.fd = fd, .events = POLLIN};
 		RING_IDX prod = q->rx.sring->rsp_prod;
 
 		rmb();
@@ -565,7 +577,7 @@ int nf_recv(struct nf_queue *q, uint8_t *buf, uint32_t cap,
 		if (rsp.status < 0 ||
 		    (uint32_t)rsp.offset + (uint32_t)rsp.status > XEN_PAGE_SIZE)
 			err = err ?: -EIO;
-		else if (len + (uint32_t)rsp.status <= cap)
+		else if (buf && len + (uint32_t)rsp.status <= cap)
 			memcpy(buf + len, q->rxbuf[s] + rsp.offset,
 			       (size_t)rsp.status);
 		if (rsp.status > 0)
@@ -583,14 +595,15 @@ int nf_recv(struct nf_queue *q, uint8_t *buf, uint32_t cap,
 					if (!rx_wait(q, 1, 2000))
 						return -EPROTO;
 					memcpy(&e,
-					       RING_GET_RESPONSE(&q->rx,
-								 q->rx.rsp_cons),
+					       RING_GET_RESPONSE(
+						   &q->rx, q->rx.rsp_cons),
 					       sizeof(e));
 					q->rx.rsp_cons++;
 					info->slots++;
-					emore = e.flags &
-						XEN_NETIF_EXTRA_FLAG_MORE;
-					if (e.type == XEN_NETIF_EXTRA_TYPE_GSO) {
+					emore =
+					    e.flags & XEN_NETIF_EXTRA_FLAG_MORE;
+					if (e.type ==
+					    XEN_NETIF_EXTRA_TYPE_GSO) {
 						info->gso_type = e.u.gso.type;
 						info->gso_size = e.u.gso.size;
 					} else if (e.type ==
@@ -603,7 +616,7 @@ int nf_recv(struct nf_queue *q, uint8_t *buf, uint32_t cap,
 						   XEN_NETIF_EXTRA_TYPE_XDP) {
 						info->has_xdp = true;
 						info->xdp_headroom =
-							netback_extra_xdp(&e);
+						    netback_extra_xdp(&e);
 					} else {
 						err = -EPROTO;
 					}
@@ -615,7 +628,7 @@ int nf_recv(struct nf_queue *q, uint8_t *buf, uint32_t cap,
 	nf_rx_post(q);
 	if (err)
 		return err;
-	return len > cap ? -EMSGSIZE : (int)len;
+	return buf && len > cap ? -EMSGSIZE : (int)len;
 }
 
 /* ---- control ring ---- */
@@ -651,7 +664,7 @@ int nf_ctrl(struct netfront *nf, uint16_t type, uint32_t d0, uint32_t d1,
 	if (notify)
 		sg_evtchn_notify(nf->sg, nf->ctrl_port);
 	while (nf->ctrl.sring->rsp_prod == nf->ctrl.rsp_cons) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct pollfd p = {.fd = fd, .events = POLLIN};
 
 		if (ts_now_ms() > end)
 			return -ETIMEDOUT;
@@ -661,7 +674,7 @@ int nf_ctrl(struct netfront *nf, uint16_t type, uint32_t d0, uint32_t d1,
 	rmb();
 	{
 		struct xen_netif_ctrl_response *rsp =
-			RING_GET_RESPONSE(&nf->ctrl, nf->ctrl.rsp_cons);
+		    RING_GET_RESPONSE(&nf->ctrl, nf->ctrl.rsp_cons);
 
 		nf->ctrl.rsp_cons++;
 		if (rsp->id != (uint16_t)i || rsp->type != type)
@@ -683,8 +696,8 @@ int nf_peer_sh(struct nf_peer *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(cmd, sizeof(cmd), fmt, ap);
 	va_end(ap);
-	snprintf(full, sizeof(full), "ip netns exec %s sh -c '%s' >/dev/null 2>&1",
-		 p->ns, cmd);
+	snprintf(full, sizeof(full),
+		 "ip netns exec %s sh -c '%s' >/dev/null 2>&1", p->ns, cmd);
 	st = system(full);
 	return st == -1 ? -1 : WEXITSTATUS(st);
 }
@@ -692,7 +705,7 @@ int nf_peer_sh(struct nf_peer *p, const char *fmt, ...)
 int nf_peer_open(struct nf_peer *p, const char *ns, const char *ifname)
 {
 	char cmd[256], path[64];
-	struct sockaddr_ll sll = { .sll_family = AF_PACKET };
+	struct sockaddr_ll sll = {.sll_family = AF_PACKET};
 	int one = 1, r;
 
 	memset(p, 0, sizeof(*p));
@@ -767,10 +780,10 @@ int nf_peer_send(struct nf_peer *p, const struct virtio_net_hdr *h,
 		 const uint8_t *frame, uint32_t len)
 {
 	struct iovec iov[2] = {
-		{ .iov_base = (void *)h, .iov_len = sizeof(*h) },
-		{ .iov_base = (void *)frame, .iov_len = len },
+	    {.iov_base = (void *)h, .iov_len = sizeof(*h)},
+	    {.iov_base = (void *)frame, .iov_len = len},
 	};
-	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
 
 	if (sendmsg(p->sock, &msg, 0) < 0)
 		return -errno;
@@ -781,16 +794,19 @@ int nf_peer_recv(struct nf_peer *p, struct virtio_net_hdr *h, uint8_t *frame,
 		 uint32_t cap, int timeout_ms)
 {
 	struct iovec iov[2] = {
-		{ .iov_base = h, .iov_len = sizeof(*h) },
-		{ .iov_base = frame, .iov_len = cap },
+	    {.iov_base = h, .iov_len = sizeof(*h)},
+	    {.iov_base = frame, .iov_len = cap},
 	};
-	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
-	struct pollfd pf = { .fd = p->sock, .events = POLLIN };
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+	struct pollfd pf = {.fd = p->sock, .events = POLLIN};
 	ssize_t n;
 
-	if (poll(&pf, 1, timeout_ms) <= 0)
-		return 0;
 	n = recvmsg(p->sock, &msg, MSG_DONTWAIT | MSG_TRUNC);
+	if (n < 0 && errno == EAGAIN) {
+		if (poll(&pf, 1, timeout_ms) <= 0)
+			return 0;
+		n = recvmsg(p->sock, &msg, MSG_DONTWAIT | MSG_TRUNC);
+	}
 	if (n < 0)
 		return errno == EAGAIN ? 0 : -errno;
 	if ((size_t)n < sizeof(*h))

@@ -22,15 +22,15 @@
 
 struct nf_opts {
 	unsigned int domid, devid;
-	const char *vifname; /* tap name; NULL: vif<domid>.<devid> */
-	const char *rate;    /* `rate` key, NULL: none */
-	unsigned int mtu;    /* 0: no key */
+	const char *vifname;  /* tap name; NULL: vif<domid>.<devid> */
+	const char *rate;     /* `rate` key, NULL: none */
+	unsigned int mtu;     /* 0: no key */
 	unsigned int nqueues; /* 0/1: single queue keys */
-	bool split;           /* event-channel-tx/-rx */
+	bool split;	      /* event-channel-tx/-rx */
 	bool no_sg, no_gso, no_csum, no_ipv6_csum;
-	bool ctrl;            /* control ring */
+	bool ctrl; /* control ring */
 	uint16_t xdp_headroom;
-	bool no_rx_copy;      /* leave out request-rx-copy (must be refused) */
+	bool no_rx_copy; /* leave out request-rx-copy (must be refused) */
 };
 
 struct nf_queue {
@@ -45,9 +45,11 @@ struct nf_queue {
 	uint8_t *txbuf[NF_TX_SIZE];
 	int txref[NF_TX_SIZE];
 	bool txbusy[NF_TX_SIZE];
+	unsigned int next_id;
 	uint8_t *rxbuf[NF_RX_SIZE];
 	int rxref[NF_RX_SIZE];
 	unsigned int tx_inflight;
+	bool defer_push; /* nf_send leaves pushing to nf_tx_flush */
 	uint64_t tx_errors, tx_ok;
 };
 
@@ -92,7 +94,8 @@ int nf_connect(struct netfront *nf, int timeout_ms);
 int nf_close(struct netfront *nf, int timeout_ms);
 void nf_release(struct netfront *nf);
 
-/* Queue a frame for transmission (not waiting for responses).
+/* Queue a frame for transmission (not waiting for responses); frame NULL
+ * sends what the pages already hold, as a netfront granting skb pages.
  * csum: NETTXF_csum_blank / data_validated bits; gso_type 0 for none.
  * first_off: offset of the data in the first slot's page.
  * Returns slots used, -EAGAIN if the ring is full, or -errno. */
@@ -102,13 +105,16 @@ int nf_send(struct nf_queue *q, const uint8_t *frame, uint32_t len,
 /* Raw slots for hostile tests: copied as they are and pushed. */
 int nf_send_raw(struct nf_queue *q, const struct netif_tx_request *slots,
 		unsigned int n, RING_IDX prod_bump);
+/* Push requests queued with defer_push. */
+void nf_tx_flush(struct nf_queue *q);
 /* Reap tx responses; returns how many packets completed. */
 int nf_tx_reap(struct nf_queue *q);
 /* Wait until every sent frame has its response. 0 or -ETIMEDOUT. */
 int nf_tx_wait(struct nf_queue *q, int timeout_ms);
 /* Post every free rx buffer. */
 int nf_rx_post(struct nf_queue *q);
-/* Receive one frame into buf (cap bytes). Returns its length, 0 when none
+/* Receive one frame into buf (cap bytes; NULL: leave it in the pages, as a
+ * netfront attaching them to an skb). Returns its length, 0 when none
  * came within timeout_ms, or -errno (-EPROTO: malformed responses). */
 int nf_recv(struct nf_queue *q, uint8_t *buf, uint32_t cap,
 	    struct nf_rxinfo *info, int timeout_ms);
@@ -142,6 +148,6 @@ int nf_peer_recv(struct nf_peer *p, struct virtio_net_hdr *h, uint8_t *frame,
 		 uint32_t cap, int timeout_ms);
 /* Run a shell command inside the namespace; exit status. */
 int nf_peer_sh(struct nf_peer *p, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 #endif

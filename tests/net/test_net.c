@@ -29,7 +29,7 @@
 #include "netfront.h"
 #include "xs_harness.h"
 
-#define T_MS 10000
+#define T_MS  10000
 #define CHECK TS_CHECK
 
 struct fx {
@@ -47,7 +47,7 @@ static uint8_t *tbuf, *rbuf;
 
 static int fx_start(const char *const *args)
 {
-	static const char *const def[] = { "--types=vif", NULL };
+	static const char *const def[] = {"--types=vif", NULL};
 	int r = xsh_start(&fx.xsh);
 
 	if (r == -ENOENT) {
@@ -98,7 +98,7 @@ static int fx_stop(void)
 
 static struct nf_opts opts(unsigned int devid, const char *ifname)
 {
-	struct nf_opts o = { .domid = 1, .devid = devid, .vifname = ifname };
+	struct nf_opts o = {.domid = 1, .devid = devid, .vifname = ifname};
 
 	return o;
 }
@@ -134,9 +134,10 @@ static int bring_up(struct netfront *nf, const struct nf_opts *o, bool peer)
 		int i;
 
 		for (i = 0; i < 300; i++) {
-			if (nf_peer_sh(&fx.peer,
-				       "grep -qx up /sys/class/net/%s/operstate",
-				       o->vifname) == 0)
+			if (nf_peer_sh(
+				&fx.peer,
+				"grep -qx up /sys/class/net/%s/operstate",
+				o->vifname) == 0)
 				break;
 			usleep(10000);
 		}
@@ -147,8 +148,8 @@ static int bring_up(struct netfront *nf, const struct nf_opts *o, bool peer)
 
 /* ---- frames ---- */
 
-static const uint8_t gmac[6] = { 0x00, 0x16, 0x3e, 0x01, 0x00, 0x00 };
-static const uint8_t pmac[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x01 };
+static const uint8_t gmac[6] = {0x00, 0x16, 0x3e, 0x01, 0x00, 0x00};
+static const uint8_t pmac[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
 
 static void fill(uint8_t *p, uint32_t n, uint32_t seed)
 {
@@ -206,8 +207,8 @@ static uint32_t tcp_frame(uint8_t *f, uint32_t len, uint32_t seed, bool v6,
 		f[l3 + 6] = 0x40; /* DF */
 		f[l3 + 8] = 64;
 		f[l3 + 9] = 6;
-		memcpy(f + l3 + 12, (uint8_t[]){ 10, 0, 0, 1 }, 4);
-		memcpy(f + l3 + 16, (uint8_t[]){ 10, 0, 0, 2 }, 4);
+		memcpy(f + l3 + 12, (uint8_t[]){10, 0, 0, 1}, 4);
+		memcpy(f + l3 + 16, (uint8_t[]){10, 0, 0, 2}, 4);
 		c = (uint16_t)~fold(sum16(0, f + l3, 20));
 		f[l3 + 10] = (uint8_t)(c >> 8);
 		f[l3 + 11] = (uint8_t)c;
@@ -270,8 +271,9 @@ static int g2p(struct nf_queue *q, const uint8_t *f, uint32_t len,
 	for (;;) {
 		n = nf_peer_recv(&fx.peer, &h, rbuf, 70000, 2000);
 		if (n <= 0) {
-			fprintf(stderr, "g2p: frame of %u bytes not seen (%d)\n",
-				len, n);
+			fprintf(stderr,
+				"g2p: frame of %u bytes not seen (%d)\n", len,
+				n);
 			return 1;
 		}
 		if (rbuf[12] == f[12] && rbuf[13] == f[13])
@@ -306,8 +308,9 @@ static int p2g(struct nf_queue *q, const struct virtio_net_hdr *h,
 	for (;;) {
 		n = nf_recv(q, rbuf, 70000, info, 3000);
 		if (n <= 0) {
-			fprintf(stderr, "p2g: frame of %u bytes not seen (%d)\n",
-				len, n);
+			fprintf(stderr,
+				"p2g: frame of %u bytes not seen (%d)\n", len,
+				n);
 			return 1;
 		}
 		if (rbuf[12] == f[12] && rbuf[13] == f[13])
@@ -324,14 +327,14 @@ static int p2g(struct nf_queue *q, const struct virtio_net_hdr *h,
 static struct virtio_net_hdr gso_hdr(bool v6, uint16_t mss)
 {
 	struct virtio_net_hdr h = {
-		.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
-		.gso_type = mss ? (v6 ? VIRTIO_NET_HDR_GSO_TCPV6 :
-					VIRTIO_NET_HDR_GSO_TCPV4) :
-				  VIRTIO_NET_HDR_GSO_NONE,
-		.hdr_len = (uint16_t)((v6 ? 54 : 34) + 20),
-		.gso_size = mss,
-		.csum_start = v6 ? 54 : 34,
-		.csum_offset = 16,
+	    .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+	    .gso_type =
+		mss ? (v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4)
+		    : VIRTIO_NET_HDR_GSO_NONE,
+	    .hdr_len = (uint16_t)((v6 ? 54 : 34) + 20),
+	    .gso_size = mss,
+	    .csum_start = v6 ? 54 : 34,
+	    .csum_offset = 16,
 	};
 	return h;
 }
@@ -342,17 +345,17 @@ static int case_sizes(void)
 {
 	struct nf_opts o = opts(0, fx.ifname);
 	struct netfront nf;
-	struct virtio_net_hdr none = { 0 };
-	static const uint32_t gso_sizes[] = { 1600, 4096, 9000, 30001, 65000,
-					      65535 };
+	struct virtio_net_hdr none = {0};
+	static const uint32_t gso_sizes[] = {1600,  4096,  9000,
+					     30001, 65000, 65535};
 	struct nf_rxinfo info;
 
 	if (bring_up(&nf, &o, true))
 		return 1;
 	for (uint32_t len = 60; len <= 1514; len++) {
 		raw_frame(tbuf, len, len, false);
-		if (g2p(&nf.q[0], tbuf, len, 0, 0, 0, (uint16_t)(len * 13 % 4000),
-			&none))
+		if (g2p(&nf.q[0], tbuf, len, 0, 0, 0,
+			(uint16_t)(len * 13 % 4000), &none))
 			return 1;
 		raw_frame(tbuf, len, len + 1, true);
 		if (p2g(&nf.q[0], &none, tbuf, len, &info))
@@ -367,15 +370,15 @@ static int case_sizes(void)
 			tcp_frame(tbuf, len, len, v6, false, 1000, 80, true);
 			if (g2p(&nf.q[0], tbuf, len,
 				NETTXF_csum_blank | NETTXF_data_validated,
-				v6 ? XEN_NETIF_GSO_TYPE_TCPV6 :
-				     XEN_NETIF_GSO_TYPE_TCPV4,
+				v6 ? XEN_NETIF_GSO_TYPE_TCPV6
+				   : XEN_NETIF_GSO_TYPE_TCPV4,
 				1448, 100, &h))
 				return 1;
 			tcp_frame(tbuf, len, len, v6, true, 80, 1000, true);
 			if (p2g(&nf.q[0], &h, tbuf, len, &info))
 				return 1;
-			CHECK(info.gso_type == (v6 ? XEN_NETIF_GSO_TYPE_TCPV6 :
-						     XEN_NETIF_GSO_TYPE_TCPV4));
+			CHECK(info.gso_type == (v6 ? XEN_NETIF_GSO_TYPE_TCPV6
+						   : XEN_NETIF_GSO_TYPE_TCPV4));
 			CHECK(info.gso_size == 1448);
 			CHECK(info.flags & NETRXF_csum_blank);
 			/* A checksummed, non-GSO TCP frame: data_validated. */
@@ -393,7 +396,8 @@ static int case_sizes(void)
 		tcp_frame(tbuf, 1000, 8, false, true, 6, 5, true);
 		if (p2g(&nf.q[0], &h, tbuf, 1000, &info))
 			return 1;
-		CHECK((info.flags & (NETRXF_csum_blank | NETRXF_data_validated)) ==
+		CHECK((info.flags &
+		       (NETRXF_csum_blank | NETRXF_data_validated)) ==
 		      (NETRXF_csum_blank | NETRXF_data_validated));
 	}
 	printf("GSO 1600..65535 TCPv4/v6 both ways: ok\n");
@@ -407,16 +411,16 @@ static int case_sizes(void)
 static int case_mq(void)
 {
 	static const uint8_t key[40] = {
-		0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67,
-		0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb,
-		0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30,
-		0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+	    0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67,
+	    0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb,
+	    0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30,
+	    0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
 	};
-	uint32_t map[8] = { 0, 1, 1, 0, 1, 0, 0, 1 }, bad[2] = { 0, 2 }, d;
+	uint32_t map[8] = {0, 1, 1, 0, 1, 0, 0, 1}, bad[2] = {0, 2}, d;
 	struct nf_opts o = opts(0, fx.ifname);
 	struct netfront nf;
 	void *kp, *mp, *bp;
-	int kref, mref, bref, seen[2] = { 0, 0 };
+	int kref, mref, bref, seen[2] = {0, 0};
 
 	o.nqueues = 2;
 	o.split = true;
@@ -428,13 +432,13 @@ static int case_mq(void)
 	CHECK(d & XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP);
 	/* Flags before an algorithm: refused, as Linux does. */
 	CHECK(nf_ctrl(&nf, XEN_NETIF_CTRL_TYPE_SET_HASH_FLAGS,
-		      XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP, 0, 0, NULL) ==
-	      XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER);
+		      XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP, 0, 0,
+		      NULL) == XEN_NETIF_CTRL_STATUS_INVALID_PARAMETER);
 	CHECK(nf_ctrl(&nf, XEN_NETIF_CTRL_TYPE_SET_HASH_ALGORITHM,
 		      XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ, 0, 0, NULL) == 0);
 	CHECK(nf_ctrl(&nf, XEN_NETIF_CTRL_TYPE_SET_HASH_FLAGS,
 		      XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP |
-			      XEN_NETIF_CTRL_HASH_TYPE_IPV4,
+			  XEN_NETIF_CTRL_HASH_TYPE_IPV4,
 		      0, 0, NULL) == 0);
 	kref = nf_ctrl_page(&nf, key, sizeof(key), &kp);
 	mref = nf_ctrl_page(&nf, map, sizeof(map), &mp);
@@ -461,7 +465,7 @@ static int case_mq(void)
 
 	for (unsigned int i = 0; i < 64; i++) {
 		uint16_t sport = (uint16_t)(20000 + i * 17), dport = 80;
-		struct virtio_net_hdr h = { 0 };
+		struct virtio_net_hdr h = {0};
 		uint8_t in[12];
 		uint32_t hash, want;
 		int n = 0, got = -1;
@@ -582,7 +586,7 @@ static int case_xdp(void)
 	struct nf_opts o = opts(0, fx.ifname);
 	struct netfront nf;
 	struct nf_rxinfo info;
-	struct virtio_net_hdr none = { 0 }, h = gso_hdr(false, 1448);
+	struct virtio_net_hdr none = {0}, h = gso_hdr(false, 1448);
 
 	o.xdp_headroom = 256;
 	if (bring_up(&nf, &o, true))
@@ -653,16 +657,15 @@ static int case_rate(void)
 	CHECK(b1 > 0 && b1 <= bound);
 	/* Let the ring drain, then raise the rate while connected. */
 	nf_tx_wait(&nf.q[0], T_MS);
-	while (nf_peer_recv(&fx.peer, &(struct virtio_net_hdr){ 0 }, rbuf,
-			    70000, 100) > 0)
+	while (nf_peer_recv(&fx.peer, &(struct virtio_net_hdr){0}, rbuf, 70000,
+			    100) > 0)
 		;
 	snprintf(be, sizeof(be), "/local/domain/0/backend/vif/1/0");
 	CHECK(ts_write(fx.xs, be, "rate", "2000000,50000") == 0);
 	usleep(200000);
 	b2 = blast(&nf, 2000, &s2);
 	bound = (uint64_t)(40e6 * (s2 + 0.05)) + 2000000 + 2000000 + 1500;
-	printf("rate 40 MB/s: %.0f bytes/s over %.2f s\n", (double)b2 / s2,
-	       s2);
+	printf("rate 40 MB/s: %.0f bytes/s over %.2f s\n", (double)b2 / s2, s2);
 	CHECK(b2 <= bound);
 	/* Taking effect: well above what the old rate allowed. */
 	CHECK((double)b2 / s2 > 2 * 4e6);
@@ -690,7 +693,7 @@ static int hostile_fatal(unsigned int devid, int kind)
 	struct nf_opts o;
 	struct netfront nf;
 	struct netif_tx_request s[24];
-	struct netif_extra_info ex = { 0 };
+	struct netif_extra_info ex = {0};
 	struct nf_queue *q;
 	unsigned int n = 0;
 	RING_IDX bump = 0;
@@ -766,7 +769,7 @@ static int case_hostile(void)
 	struct netfront nf;
 	struct netif_tx_request s[3];
 	struct nf_queue *q;
-	struct virtio_net_hdr none = { 0 };
+	struct virtio_net_hdr none = {0};
 
 	if (bring_up(&nf, &o, true))
 		return 1;
@@ -774,13 +777,14 @@ static int case_hostile(void)
 	/* Dropped with an error, the vif stays: a fragment larger than the
 	 * packet, a packet shorter than an Ethernet header. */
 	memset(s, 0, sizeof(s));
-	s[0] = (struct netif_tx_request){ .gref = (grant_ref_t)q->txref[0],
-					  .id = 0, .size = 100,
-					  .flags = NETTXF_more_data };
-	s[1] = (struct netif_tx_request){ .gref = (grant_ref_t)q->txref[1],
-					  .id = 1, .size = 200 };
-	s[2] = (struct netif_tx_request){ .gref = (grant_ref_t)q->txref[2],
-					  .id = 2, .size = 10 };
+	s[0] = (struct netif_tx_request){.gref = (grant_ref_t)q->txref[0],
+					 .id = 0,
+					 .size = 100,
+					 .flags = NETTXF_more_data};
+	s[1] = (struct netif_tx_request){
+	    .gref = (grant_ref_t)q->txref[1], .id = 1, .size = 200};
+	s[2] = (struct netif_tx_request){
+	    .gref = (grant_ref_t)q->txref[2], .id = 2, .size = 10};
 	q->txbusy[0] = q->txbusy[1] = q->txbusy[2] = true;
 	CHECK(nf_send_raw(q, s, 3, 0) == 0);
 	CHECK(nf_tx_wait(q, T_MS) == 0);
@@ -790,8 +794,8 @@ static int case_hostile(void)
 		int ref = q->txref[3];
 
 		CHECK(sg_grant_end(fx.sg, (uint32_t)ref) == 0);
-		s[0] = (struct netif_tx_request){ .gref = (grant_ref_t)ref,
-						  .id = 3, .size = 100 };
+		s[0] = (struct netif_tx_request){
+		    .gref = (grant_ref_t)ref, .id = 3, .size = 100};
 		q->txbusy[3] = true;
 		CHECK(nf_send_raw(q, s, 1, 0) == 0);
 		CHECK(nf_tx_wait(q, T_MS) == 0);
@@ -852,10 +856,10 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(void);
 	} cases[] = {
-		{ "sizes", case_sizes },     { "mq", case_mq },
-		{ "offload", case_offload }, { "xdp", case_xdp },
-		{ "rate", case_rate },	     { "hostile", case_hostile },
-		{ "norxcopy", case_norxcopy },
+	    {"sizes", case_sizes},	 {"mq", case_mq},
+	    {"offload", case_offload},	 {"xdp", case_xdp},
+	    {"rate", case_rate},	 {"hostile", case_hostile},
+	    {"norxcopy", case_norxcopy},
 	};
 	int r, st;
 

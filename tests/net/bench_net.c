@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * netback benchmark: the same frames, the same peer (a packet socket in a
+ * network namespace) and the same two-thread shape, through
+ *   (a) a raw tap: a thread writes / reads the tap fd with virtio headers;
+ *   (b) xenbackd: a thread drives our simulated netfront, whose frames the
+ *       daemon moves between the rings and the tap.
+ * For 64-byte frames (Mpps) and 64 KiB GSO frames (Gb/s), each direction:
+ * tx = guest (or tap writer) -> peer, rx = peer -> guest (or tap reader).
+ * Counts what arrives at the receiving end. Prints the figures and the
+ * ratio (b)/(a).  Usage: bench_net [seconds per run, default 2].
+ * Exit 0, 1 on a setup failure, 77 when the machine lacks what it needs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <xen/io/xenbus.h>
+
+#include "netfront.h"
+#include "xs_harness.h"
+
+#define T_MS 10000
+
+static struct xs_harness *xsh;
+static struct xs_handle *xs;
+static struct td_daemon td;
+static struct sg_domain *sg;
+static double run_secs = 2.0;
+
+struct run {
+	/* in */
+	bool xen, tx, gso;
+	int tapfd;
+	struct nf_peer *peer;
+	struct nf_queue *q;
+	/* shared */
+	volatile bool stop;
+	uint64_t rx_frames, rx_bytes; /* receiver thread only */
+};
+
+static uint32_t make_frame(uint8_t *f, bool gso, struct virtio_net_hdr *h)
+{
+	uint32_t len = gso ? 65000 : 64;
+
+	memset(f, 0, len);
+	memset(h, 0, sizeof(*h));
+	memcpy(f, (uint8_t[]){0x00, 0x16, 0x3e, 1, 0, 0}, 6);
+	memcpy(f + 6, (uint8_t[]){0x02, 0, 0, 0, 0, 1}, 6);
+	if (!gso) {
+		f[12] = 0x88;
+		f[13] = 0xb5;
+		return len;
+	}
+	/* IPv4/TCP, partial checksum, MSS 1448. */
+	f[12] = 0x08;
+	f[14] = 0x45;
+	f[16] = (uint8_t)((len - 14) >> 8);
+	f[17] = (uint8_t)(len - 14);
+	f[22] = 64;
+	f[23] = 6;
+	f[26] = 10;
+	f[29] = 1;
+	f[30] = 10;
+	f[33] = 2;
+	f[46] = 0x50;
+	h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	h->gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+	h->gso_size = 1448;
+	h->hdr_len = 54;
+	h->csum_start = 34;
+	h->csum_offset = 16;
+	return len;
+}
+
+static void *sender(void *arg)
+{
+	struct run *r = arg;
+	struct virtio_net_hdr h;
+	static uint8_t f[70000];
+	uint8_t wbuf[70000 + sizeof(h)];
+	uint32_t len = make_frame(f, r->gso, &h);
+
+	memcpy(wbuf, &h, sizeof(h));
+	memcpy(wbuf + sizeof(h), f, len);
+	while (!r->stop) {
+		if (!r->tx) {
+			nf_peer_send(r->peer, &h, f, len);
+		} else if (!r->xen) {
+			if (write(r->tapfd, wbuf, sizeof(h) + len) < 0 &&
+			    errno == EAGAIN)
+				usleep(10);
+		} else {
+			struct nf_queue *q = r->q;
+			int n = 0;
+
+			while (nf_send(q, NULL, len,
+				       r->gso ? NETTXF_csum_blank |
+						    NETTXF_data_validated
+					      : 0,
+				       r->gso ? XEN_NETIF_GSO_TYPE_TCPV4 : 0,
+				       1448, 0) > 0)
+				n++;
+			if (n)
+				nf_tx_flush(q);
+			if (!nf_tx_reap(q) && !n) {
+				struct pollfd p = {
+				    .fd = sg_evtchn_fd(sg, q->port_tx),
+				    .events = POLLIN,
+				};
+
+				poll(&p, 1, 1);
+				sg_evtchn_ack(sg, q->port_tx);
+			}
+		}
+	}
+	return NULL;
+}
+
+static void *receiver(void *arg)
+{
+	struct run *r = arg;
+	static uint8_t buf[70000 + 64];
+	struct virtio_net_hdr h;
+
+	while (!r->stop) {
+		int n;
+
+		if (r->tx) {
+			n = nf_peer_recv(r->peer, &h, buf, 70000, 50);
+		} else if (!r->xen) {
+			struct pollfd p = {.fd = r->tapfd, .events = POLLIN};
+			struct iovec iov[2] = {
+			    {.iov_base = &h, .iov_len = sizeof(h)},
+			    {.iov_base = buf, .iov_len = 70000},
+			};
+
+			n = (int)readv(r->tapfd, iov, 2);
+			if (n < 0) {
+				poll(&p, 1, 50);
+				continue;
+			}
+			n -= (int)sizeof(h);
+		} else {
+			/* Frames stay in the guest's pages, as in netfront. */
+			n = nf_recv(r->q, NULL, 70000, NULL, 50);
+			if (n > 0 && r->q->rxbuf[0])
+				buf[12] = 0x08;
+		}
+		if (n > 0 && buf[12] != 0x86 && buf[12] != 0x08 &&
+		    buf[13] != 0xb5)
+			continue;
+		if (n > 0) {
+			r->rx_frames++;
+			r->rx_bytes += (uint64_t)n;
+		}
+	}
+	return NULL;
+}
+
+/* One measured run; frames and bytes per second. */
+static void measure(struct run *r, double *pps, double *bps)
+{
+	pthread_t s, v;
+	uint64_t f0, b0;
+	long long t0, t1;
+
+	r->stop = false;
+	r->rx_frames = r->rx_bytes = 0;
+	pthread_create(&v, NULL, receiver, r);
+	pthread_create(&s, NULL, sender, r);
+	usleep(300000); /* warm up */
+	f0 = __atomic_load_n(&r->rx_frames, __ATOMIC_RELAXED);
+	b0 = __atomic_load_n(&r->rx_bytes, __ATOMIC_RELAXED);
+	t0 = ts_now_ms();
+	usleep((useconds_t)(run_secs * 1e6));
+	t1 = ts_now_ms();
+	*pps = (double)(__atomic_load_n(&r->rx_frames, __ATOMIC_RELAXED) - f0) *
+	       1000.0 / (double)(t1 - t0);
+	*bps = (double)(__atomic_load_n(&r->rx_bytes, __ATOMIC_RELAXED) - b0) *
+	       8000.0 / (double)(t1 - t0);
+	r->stop = true;
+	pthread_join(s, NULL);
+	pthread_join(v, NULL);
+}
+
+/* Drain whatever is left between runs. */
+static void drain(struct run *r)
+{
+	static uint8_t buf[70000 + 64];
+	struct virtio_net_hdr h;
+	long long end = ts_now_ms() + 300;
+
+	while (ts_now_ms() < end) {
+		if (r->peer)
+			while (nf_peer_recv(r->peer, &h, buf, 70000, 0) > 0)
+				;
+		if (r->xen) {
+			nf_tx_reap(r->q);
+			while (nf_recv(r->q, buf, 70000, NULL, 1) > 0)
+				;
+		} else {
+			while (read(r->tapfd, buf, sizeof(buf)) > 0)
+				;
+		}
+		usleep(10000);
+	}
+}
+
+static int raw_tap(const char *name)
+{
+	struct ifreq ifr = {0};
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	int hdr = sizeof(struct virtio_net_hdr);
+
+	if (fd < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0 ||
+	    ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0 ||
+	    ioctl(fd, TUNSETOFFLOAD,
+		  TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN) < 0) {
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+static int wait_up(struct nf_peer *p, const char *ifname)
+{
+	for (int i = 0; i < 300; i++) {
+		if (nf_peer_sh(p,
+			       "grep -qxE \"up|unknown\" "
+			       "/sys/class/net/%s/operstate",
+			       ifname) == 0)
+			return 0;
+		usleep(10000);
+	}
+	return -ETIMEDOUT;
+}
+
+int main(int argc, char **argv)
+{
+	static const char *const args[] = {"--types=vif", NULL};
+	double res[2][4][2]; /* [raw/xen][case][pps,bps] */
+	static const char *const names[4] = {"tx 64 B", "rx 64 B",
+					     "tx 64 KiB GSO", "rx 64 KiB GSO"};
+	struct nf_peer peer;
+	struct netfront nf;
+	struct nf_opts o = {.domid = 1, .devid = 0};
+	char ifname[16], ns[32], be[128];
+	int fd, r;
+
+	if (argc > 1)
+		run_secs = atof(argv[1]);
+	if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK) < 0) {
+		printf("SKIP: needs root and /dev/net/tun\n");
+		return 77;
+	}
+	snprintf(ifname, sizeof(ifname), "xbb%d", (int)getpid());
+	snprintf(ns, sizeof(ns), "xbbench%d", (int)getpid());
+
+	/* (a) raw tap */
+	fd = raw_tap(ifname);
+	if (fd < 0) {
+		printf("SKIP: cannot create a tap: %s\n", strerror(-fd));
+		return 77;
+	}
+	r = nf_peer_open(&peer, ns, ifname);
+	if (r < 0 || wait_up(&peer, ifname) < 0) {
+		printf("SKIP: network namespace: %s\n", strerror(-r));
+		nf_peer_close(&peer);
+		return 77;
+	}
+	for (int c = 0; c < 4; c++) {
+		struct run run = {
+		    .tx = !(c & 1), .gso = c >= 2, .tapfd = fd, .peer = &peer};
+
+		measure(&run, &res[0][c][0], &res[0][c][1]);
+		drain(&run);
+	}
+	close(fd);
+	nf_peer_close(&peer);
+
+	/* (b) through xenbackd */
+	r = xsh_start(&xsh);
+	if (r == -ENOENT) {
+		printf("SKIP: %s is not installed\n", XSH_XENSTORED);
+		return 77;
+	}
+	xs = r < 0 ? NULL : xs_open(0);
+	if (!xs || td_start(&td, args) < 0 || xsh_domain_create(xsh, 1) < 0 ||
+	    sg_domain_create(td.sim_dir, 1, 2048, 2048, &sg) < 0) {
+		fprintf(stderr, "setup failed\n");
+		return 1;
+	}
+	snprintf(ifname, sizeof(ifname), "xbv%d", (int)getpid());
+	o.vifname = ifname;
+	snprintf(be, sizeof(be), "/local/domain/0/backend/vif/1/0");
+	if (nf_vif_add(xs, &o) ||
+	    ts_wait_state(xs, be, XenbusStateInitWait, T_MS) ||
+	    nf_vif_hotplug(xs, &o) || nf_peer_open(&peer, ns, ifname) < 0) {
+		fprintf(stderr, "vif setup failed\n");
+		td_dump_log(&td);
+		return 1;
+	}
+	nf_init(&nf, sg, xs, &o);
+	if (nf_connect(&nf, T_MS) || wait_up(&peer, ifname)) {
+		fprintf(stderr, "connect failed\n");
+		td_dump_log(&td);
+		return 1;
+	}
+	nf.q[0].defer_push = true;
+	for (int c = 0; c < 4; c++) {
+		static uint8_t f[70000];
+		struct virtio_net_hdr h;
+
+		/* The guest's tx pages hold the frame's head once and for
+		 * all: netfront grants the skb's pages, it copies nothing. */
+		make_frame(f, c >= 2, &h);
+		for (unsigned int i = 0; i < NF_TX_SIZE; i++)
+			memcpy(nf.q[0].txbuf[i], f, 4096);
+		struct run run = {.xen = true,
+				  .tx = !(c & 1),
+				  .gso = c >= 2,
+				  .q = &nf.q[0],
+				  .peer = &peer};
+
+		measure(&run, &res[1][c][0], &res[1][c][1]);
+		drain(&run);
+	}
+	nf.q[0].defer_push = false;
+	nf_close(&nf, T_MS);
+	nf_vif_remove(xs, &o, T_MS);
+	nf_release(&nf);
+	nf_peer_close(&peer);
+	r = td_stop(&td);
+	sg_domain_destroy(sg);
+	xs_close(xs);
+	xsh_stop(xsh);
+
+	printf("%-16s %14s %14s %7s\n", "", "raw tap", "xenbackd", "ratio");
+	for (int c = 0; c < 4; c++) {
+		bool gso = c >= 2;
+		double a = gso ? res[0][c][1] / 1e9 : res[0][c][0] / 1e6;
+		double b = gso ? res[1][c][1] / 1e9 : res[1][c][0] / 1e6;
+
+		printf("%-16s %10.3f %-3s %10.3f %-3s %7.2f\n", names[c], a,
+		       gso ? "Gb/s" : "Mpps", b, gso ? "Gb/s" : "Mpps",
+		       a > 0 ? b / a : 0.0);
+	}
+	return r == 0 ? 0 : 1;
+}
