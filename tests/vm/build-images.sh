@@ -36,12 +36,16 @@ DOM0_MODULES="xen-privcmd xenfs xen-evtchn xen-gntdev xen-gntalloc loop tun brid
 # proof run and later comparisons. insmod /opt/kernel-backends/<name>.ko
 KERNEL_BACKENDS="xen-blkback xen-netback xen-pciback"
 # domU: frontends + what the guest tests need
-DOMU_MODULES="xen-blkfront xen-netfront ext4"
+DOMU_MODULES="xen-blkfront xen-netfront ext4 crc32c_generic"   # ext4 (metadata_csum) needs crc32c
+# e2fsprogs from the host (same Debian 12): the guest makes and checks ext4 on its disks
+# (mkfs.ext4, e2fsck; busybox's mke2fs only makes ext2); dom0 checks the images after the
+# guest (e2fsck -fn, debugfs rdump)
+E2FS_TOOLS="mke2fs e2fsck debugfs"
 
 # --- host tools ------------------------------------------------------------------------------
 # the host provides: qemu (run-vm.sh), cpio/kmod/xz (build), and the runtime libraries of
 # the Xen tools (resolved with ldd), plus the non-busybox tools copied into dom0.
-HOST_PKGS="qemu-system-x86 cpio kmod xz-utils file xen-utils-4.17 xenstore-utils bash util-linux coreutils iproute2"
+HOST_PKGS="qemu-system-x86 cpio kmod xz-utils file xen-utils-4.17 xenstore-utils bash util-linux coreutils iproute2 e2fsprogs"
 missing=()
 for p in $HOST_PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -106,7 +110,7 @@ KMOD="$KR/lib/modules/$KVER"
 stamp=$( { for p in $PKGS; do basename "${DEB[$p]}"; done
            echo "$DOM0_MODULES|$KERNEL_BACKENDS|$DOMU_MODULES"
            cat "$XB_VM_DIR/build-images.sh" "$XB_VM_DIR/lib.sh" "$XB_VM_DIR"/files/*
-           for b in bash flock stat losetup ip; do sha256sum "$(command -v $b)"; done; } | sha256sum | cut -c1-16)
+           for b in bash flock stat losetup ip $E2FS_TOOLS; do sha256sum "$(command -v $b)"; done; } | sha256sum | cut -c1-16)
 if [ $FORCE = 0 ] && [ "$(cat "$XB_VM_IMAGES/STAMP" 2>/dev/null)" = "$stamp" ] &&
    [ -s "$XB_VM_IMAGES/dom0.cpio.gz" ] && [ -s "$XB_VM_IMAGES/xen" ]; then
     log "images up to date ($XB_VM_IMAGES, stamp $stamp)"
@@ -159,6 +163,8 @@ U="$XB_VM_OUT/stage-domU"; rm -rf "$U"; stage_root "$U"
 add_busybox "$U"
 add_modules "$U" $DOMU_MODULES
 install -m 0755 "$XB_VM_DIR/files/domU-init" "$U/init"
+for b in mke2fs e2fsck; do copy_elf "$U" "$(command -v $b)" "/usr/sbin/$b"; done
+ln -sfn mke2fs "$U/usr/sbin/mkfs.ext4"; ln -sfn e2fsck "$U/usr/sbin/fsck.ext4"
 mkdir -p "$U/guest.d"
 install -m 0755 "$XB_VM_DIR/files/guest-blk-proof.sh" "$U/guest.d/blk-proof.sh"
 install -m 0755 "$XB_VM_DIR/files/guest-net-proof.sh" "$U/guest.d/net-proof.sh"
@@ -172,6 +178,8 @@ for b in bash flock stat losetup ip; do
     copy_elf "$D" "$(command -v $b)" "/usr/bin/$b"
     ln -sfn "/usr/bin/$b" "$D/bin/$b"; ln -sfn "/usr/bin/$b" "$D/sbin/$b"   # shadow busybox's
 done
+for b in $E2FS_TOOLS; do copy_elf "$D" "$(command -v $b)" "/usr/sbin/$b"; done
+ln -sfn mke2fs "$D/usr/sbin/mkfs.ext4"
 add_busybox "$D"
 add_modules "$D" $DOM0_MODULES
 mkdir -p "$D/opt/kernel-backends"

@@ -16,8 +16,10 @@ wait_domain_gone() { wait_for "$1" domain_gone "$2"; }
 guest_console() { echo "/var/log/xen/console/guest-$1.log"; }
 # guest_initrd OUT DIR: the stock domU initramfs plus the files of DIR (a second cpio
 # appended: the kernel unpacks both, later files win) - to give a guest another script.
+# Uncompressed: libxc gunzips a gzip'd ramdisk itself and fails on two gzip streams
+# ("xc_dom_do_gunzip: inflate failed", then passes it as is); the guest kernel takes both.
 guest_initrd() {
-    { cat /vm/domU.cpio.gz; (cd "$2" && find . | cpio -o -H newc 2>/dev/null | gzip -1); } > "$1"
+    { zcat /vm/domU.cpio.gz; (cd "$2" && find . | cpio -o -H newc 2>/dev/null); } > "$1"
 }
 # check_kernel_log FILE|-: 1 (and the lines) if a kernel log (dom0's dmesg with "-", or a guest
 # console log) shows an oops, a WARN, a BUG or a blkfront/netfront error.
