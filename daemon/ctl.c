@@ -125,7 +125,8 @@ static void conn_read(struct bufferevent *bev, void *arg)
 	}
 	reply = handle_cmd(ctl, line);
 	free(line);
-	s = json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN);
+	s = json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PLAIN |
+						    JSON_C_TO_STRING_NOSLASHESCAPE);
 	bufferevent_write(bev, s, strlen(s));
 	bufferevent_write(bev, "\n", 1);
 	json_object_put(reply);

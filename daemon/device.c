@@ -467,31 +467,63 @@ static int run_hook(struct xb_device_core *c, const char *what,
 	return 0;
 }
 
-static void go_closed(struct xb_device_core *c)
+/*
+ * Closed. With release (the device is going away: online=0, domain death,
+ * shutdown) also undo probe/prepare and remove every key we wrote; without
+ * it (the frontend closed, the device stays) keep them, as the kernel's
+ * backends do, so a reconnect finds the same tap, file and features.
+ */
+static void go_closed(struct xb_device_core *c, bool release)
 {
-	do_release(c);
-	remove_written(c);
+	if (release) {
+		do_release(c);
+		remove_written(c);
+	} else {
+		do_disconnect(c);
+	}
 	set_state(c, XenbusStateClosed);
 	c->failed = false;
 }
+
+static void device_update_states(struct xb_device_core *c,
+				 enum xenbus_state fe);
 
 static void device_update(struct xb_device_core *c)
 {
 	struct xb_device *dev = &c->dev;
 	enum xenbus_state fe = read_fe_state(c);
-	bool online = device_online(c);
+	bool changed = fe != dev->fe_state;
 
-	if (fe != dev->fe_state)
+	if (changed)
 		dev_debug(dev, "frontend %s -> %s", xb_state_name(dev->fe_state),
 			  xb_state_name(fe));
 	if (fe != XenbusStateUnknown)
 		c->had_frontend = true;
 	dev->fe_state = fe;
+	device_update_states(c, fe);
+	/* What the core does not act on itself (e.g. netfront's
+	 * Reconfiguring) goes to the backend of a live device. */
+	if (changed && c->connected && dev->ops->frontend_changed)
+		dev->ops->frontend_changed(dev, fe);
+}
+
+/* Returns 0 or -errno. */
+int xb_dev_switch_state(struct xb_device *dev, enum xenbus_state st)
+{
+	set_state(core_of(dev), st);
+	return dev->state == st ? 0 : -EIO;
+}
+
+static void device_update_states(struct xb_device_core *c,
+				 enum xenbus_state fe)
+{
+	struct xb_device *dev = &c->dev;
+	bool online = device_online(c);
 
 	if (c->dom_dead) {
 		if (dev->state != XenbusStateClosed)
 			dev_info(dev, "domain %u died", dev->domid);
-		go_closed(c);
+		go_closed(c, true);
 		return;
 	}
 
@@ -502,17 +534,17 @@ static void device_update(struct xb_device_core *c)
 			set_state(c, XenbusStateClosing);
 		return;
 	case XenbusStateClosed:
-		if (dev->state != XenbusStateClosed &&
-		    dev->state != XenbusStateUnknown &&
-		    dev->state != XenbusStateInitialising)
-			go_closed(c);
-		else if (!online)
-			go_closed(c);
+		if (!online)
+			go_closed(c, true);
+		else if (dev->state != XenbusStateClosed &&
+			 dev->state != XenbusStateUnknown &&
+			 dev->state != XenbusStateInitialising)
+			go_closed(c, false);
 		return;
 	case XenbusStateUnknown:
 		/* The frontend went away (its directory was removed). */
 		if (c->had_frontend) {
-			go_closed(c);
+			go_closed(c, true);
 			return;
 		}
 		break;
@@ -527,7 +559,7 @@ static void device_update(struct xb_device_core *c)
 		if (fe == XenbusStateConnected || fe == XenbusStateInitialised)
 			set_state(c, XenbusStateClosing);
 		else
-			go_closed(c);
+			go_closed(c, true);
 		return;
 	}
 	if (c->failed)
@@ -543,6 +575,8 @@ static void device_update(struct xb_device_core *c)
 		if (run_hook(c, "probe", dev->ops->probe) < 0)
 			return;
 		c->probed = true;
+	}
+	if (!c->connected && dev->state != XenbusStateInitWait) {
 		set_state(c, XenbusStateInitWait);
 		if (c->failed)
 			return;
@@ -577,8 +611,17 @@ static void device_free(struct xb_device_core *c)
 	struct xb_daemon *d = c->d;
 
 	do_release(c);
-	if (c->fe_watched)
+	if (c->fe_watched) {
 		xs_unwatch(d->xsh, c->fe_state_path, c->token);
+		for (const char *const *k = c->dev.ops->fe_watch_keys; k && *k;
+		     k++) {
+			char *p = path_join(c->dev.fe_path, *k);
+
+			if (p)
+				xs_unwatch(d->xsh, p, c->token);
+			free(p);
+		}
+	}
 	remove_error_node(c);
 	for (unsigned int i = 0; i < c->nwritten; i++)
 		free(c->written[i]);
@@ -662,6 +705,16 @@ static struct xb_device_core *device_new(struct xb_daemon *d,
 		return c;
 	}
 	c->fe_watched = true;
+	for (const char *const *k = ops->fe_watch_keys; k && *k; k++) {
+		char *p = path_join(dev->fe_path, *k);
+
+		if (!p || !xs_watch(d->xsh, p, c->token)) {
+			free(p);
+			xb_dev_fatal(dev, -errno, "watching the frontend");
+			return c;
+		}
+		free(p);
+	}
 	dev_info(dev, "new device, frontend %s", dev->fe_path);
 	return c;
 err:
@@ -843,6 +896,28 @@ static void backend_event(struct xb_daemon *d, const struct backend_ops *ops,
 		     slash && slash[1] ? slash + 1 : NULL);
 }
 
+/* A watched frontend node changed: its state, or a key of fe_watch_keys. */
+static void frontend_event(struct xb_device_core *c, const char *path)
+{
+	struct xb_device *dev = &c->dev;
+	size_t n = dev->fe_path ? strlen(dev->fe_path) : 0;
+	const char *key;
+
+	if (!n || strncmp(path, dev->fe_path, n) || path[n] != '/') {
+		device_update(c);
+		return;
+	}
+	key = path + n + 1;
+	if (!strcmp(key, "state")) {
+		device_update(c);
+		return;
+	}
+	for (const char *const *k = dev->ops->fe_watch_keys; k && *k; k++)
+		if (!strcmp(*k, key) && c->connected &&
+		    dev->ops->frontend_key_changed)
+			dev->ops->frontend_key_changed(dev, key);
+}
+
 static void release_domain_event(struct xb_daemon *d)
 {
 	for (struct xb_device_core *c = d->devices; c; c = c->next) {
@@ -883,7 +958,7 @@ static void xs_readable(evutil_socket_t fd, short what, void *arg)
 				struct xb_device_core *c = find_by_id(d, id);
 
 				if (c)
-					device_update(c);
+					frontend_event(c, path);
 			}
 		} else if (!strcmp(token, "rel")) {
 			release_domain_event(d);
@@ -935,7 +1010,7 @@ void xb_devices_shutdown(struct xb_daemon *d)
 		if (c->dev.state != XenbusStateClosed &&
 		    c->dev.state != XenbusStateUnknown)
 			dev_info(&c->dev, "closing for shutdown");
-		go_closed(c);
+		go_closed(c, true);
 	}
 }
 

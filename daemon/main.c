@@ -38,6 +38,7 @@ enum {
 	OPT_BLK_MAX_INDIRECT,
 	OPT_BLK_MAX_PERSISTENT,
 	OPT_BLK_PERSISTENT_IDLE,
+	OPT_NET_MAX_QUEUES,
 };
 
 static const struct option long_opts[] = {
@@ -62,6 +63,7 @@ static const struct option long_opts[] = {
 	  OPT_BLK_MAX_PERSISTENT },
 	{ "blk-persistent-idle", required_argument, NULL,
 	  OPT_BLK_PERSISTENT_IDLE },
+	{ "net-max-queues", required_argument, NULL, OPT_NET_MAX_QUEUES },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -71,11 +73,12 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "Usage: xenbackd [OPTION]...\n"
-"Serve Xen guests' block devices from userspace, in place of the kernel's\n"
-"xen-blkback, for the devices the toolstack (xl) writes into xenstore.\n"
+"Serve Xen guests' disks and network interfaces from userspace, in place of\n"
+"the kernel's xen-blkback and xen-netback, for the devices the toolstack (xl)\n"
+"writes into xenstore.\n"
 "\n"
 "  -t, --types LIST          device types to serve, comma-separated, from:\n"
-"                            %s (default: vbd)\n"
+"                            %s (default: vbd,vif)\n"
 "  -p, --platform NAME       hypervisor access: auto, xen, shim or sim\n"
 "                            (default: auto = shim if loaded, else xen)\n"
 "      --sim-dir DIR         sim platform: the simulated domains' directory\n"
@@ -109,6 +112,10 @@ static void usage(FILE *f)
 "                            (default: 1056; 0 disables persistent grants)\n"
 "      --blk-persistent-idle SECONDS  unmap a persistent grant unused this\n"
 "                            long, 1..86400 (default: 60)\n"
+"\n"
+"Network backend (vif):\n"
+"      --net-max-queues N    queues (tap queues) offered to a frontend, 1..16\n"
+"                            (default: the number of workers)\n"
 "\n"
 "  -h, --help                show this help and exit\n"
 "  -V, --version             show the version and exit\n"
@@ -327,6 +334,10 @@ static void parse_args(int argc, char **argv)
 			cfg.blk_persistent_idle = parse_num(
 				"--blk-persistent-idle", optarg, 1, 86400);
 			break;
+		case OPT_NET_MAX_QUEUES:
+			cfg.net_max_queues =
+				parse_num("--net-max-queues", optarg, 1, 16);
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -341,7 +352,7 @@ static void parse_args(int argc, char **argv)
 	}
 	if (optind < argc)
 		bad_usage("unexpected argument '%s'", argv[optind]);
-	parse_types(types ? types : "vbd");
+	parse_types(types ? types : "vbd,vif");
 	if (!strcmp(cfg.platform, "sim") && !cfg.sim_dir)
 		bad_usage("--platform sim needs --sim-dir DIR");
 	if (cfg.sim_dir && strcmp(cfg.platform, "sim"))
@@ -352,6 +363,8 @@ static void parse_args(int argc, char **argv)
 	}
 	if (!cfg.blk_max_queues)
 		cfg.blk_max_queues = cfg.workers < 64 ? cfg.workers : 64;
+	if (!cfg.net_max_queues)
+		cfg.net_max_queues = cfg.workers < 16 ? cfg.workers : 16;
 }
 
 /* XENBACKD_LOG_LEVEL from the env file; -1 when absent or invalid. */

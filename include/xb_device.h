@@ -20,9 +20,17 @@
  *   disconnect       frontend closing, online=0, domain death, shutdown or
  *                    a fatal error: stop queues, unmap. Must accept a
  *                    half-connected device and be idempotent.
- *   free             the device goes away: undo probe/prepare. Accepts a
- *                    device whose probe or prepare failed or never ran.
- * A frontend that returns to Initialising after Closed gets probe again.
+ *   free             the device goes away (online=0, domain death, its
+ *                    directory removed, shutdown): undo probe/prepare.
+ *                    Accepts a device whose probe or prepare failed or
+ *                    never ran. Keys written with xb_dev_write are removed
+ *                    then by the core.
+ * A frontend that closes while the device stays online only gets
+ * disconnect: resources and published keys stay, and a frontend returning to
+ * Initialising goes straight back to InitWait (probe runs again only if it
+ * had failed; prepare only if it had not succeeded).
+ * frontend_changed sees every later frontend state change of a connected
+ * device (e.g. Reconfiguring), after the core's own handling.
  */
 #ifndef XB_DEVICE_H
 #define XB_DEVICE_H
@@ -64,6 +72,11 @@ struct backend_ops {
 	/* optional: NULL-terminated backend keys whose changes are passed
 	 * to backend_changed (e.g. "rate") */
 	const char *const *watch_keys;
+	/* optional: NULL-terminated frontend keys watched while the device
+	 * exists; changes reach frontend_key_changed on a connected device
+	 * (e.g. "request-multicast-control") */
+	const char *const *fe_watch_keys;
+	void (*frontend_key_changed)(struct xb_device *dev, const char *key);
 };
 
 struct xb_device {
@@ -102,6 +115,9 @@ int xb_dev_write(struct xb_device *dev, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Remove a key written with xb_dev_write. */
 int xb_dev_remove(struct xb_device *dev, const char *key);
+/* Write our state (e.g. Reconfigured after a frontend's Reconfiguring).
+ * Main thread only. Returns 0 or -errno. */
+int xb_dev_switch_state(struct xb_device *dev, enum xenbus_state st);
 /*
  * A fatal error found outside a hook (e.g. by a worker through a message,
  * or a timer): log, write the error node, go Closing, disconnect.

@@ -31,10 +31,6 @@
 #include "xb_log.h"
 #include "xb_worker.h"
 
-#define DEF_RING_ORDER 4
-#define DEF_INDIRECT 256
-#define DEF_PERSISTENT 1056
-#define DEF_PERSISTENT_IDLE 60
 
 /* ---- configuration ---- */
 
@@ -53,37 +49,30 @@ static int parse_engine(const char *s, enum blkback_engine_kind *out)
 	return 0;
 }
 
-static unsigned int clamp_def(unsigned int v, unsigned int def,
-			      unsigned int max)
+/* The CLI (daemon/main.c) validated the ranges and set the defaults; the
+ * clamps only guard the fixed-size arrays. */
+static unsigned int clamp(unsigned int v, unsigned int min, unsigned int max)
 {
-	if (!v)
-		v = def;
-	return v > max ? max : v;
+	return v < min ? min : v > max ? max : v;
 }
 
 static int blkback_config(struct blkback_dev *bd)
 {
 	const struct xb_config *cfg = bd->dev->cfg;
-	unsigned int workers = cfg && cfg->workers ? cfg->workers : 1;
 	int err;
 
-	err = parse_engine(cfg ? cfg->blk_engine : NULL, &bd->engine);
+	err = parse_engine(cfg->blk_engine, &bd->engine);
 	if (err)
 		return dev_err_errno(bd->dev, err, "unknown engine '%s'",
 				     cfg->blk_engine);
-	bd->max_queues = clamp_def(cfg ? cfg->blk_max_queues : 0, workers,
-				   BLKBACK_MAX_QUEUES);
-	bd->max_ring_order = cfg && cfg->blk_max_ring_order ?
-				     cfg->blk_max_ring_order :
-				     DEF_RING_ORDER;
-	if (bd->max_ring_order > BLKBACK_MAX_RING_ORDER)
-		bd->max_ring_order = BLKBACK_MAX_RING_ORDER;
-	bd->max_indirect = clamp_def(cfg ? cfg->blk_max_indirect : 0,
-				     DEF_INDIRECT, BLKBACK_MAX_INDIRECT);
-	bd->max_persistent = clamp_def(cfg ? cfg->blk_max_persistent : 0,
-				       DEF_PERSISTENT, 1u << 20);
-	bd->persistent_idle = clamp_def(cfg ? cfg->blk_persistent_idle : 0,
-					DEF_PERSISTENT_IDLE, 86400);
+	bd->max_queues = clamp(cfg->blk_max_queues, 1, BLKBACK_MAX_QUEUES);
+	bd->max_ring_order = clamp(cfg->blk_max_ring_order, 0,
+				   BLKBACK_MAX_RING_ORDER);
+	bd->max_indirect = clamp(cfg->blk_max_indirect,
+				 BLKIF_MAX_SEGMENTS_PER_REQUEST,
+				 BLKBACK_MAX_INDIRECT);
+	bd->max_persistent = clamp(cfg->blk_max_persistent, 0, 1u << 20);
+	bd->persistent_idle = clamp(cfg->blk_persistent_idle, 1, 86400);
 	return 0;
 }
 
@@ -505,7 +494,8 @@ static int publish_connect(struct blkback_dev *bd, bool cdrom)
 	if (!err)
 		err = xb_dev_write(dev, "feature-barrier", "1");
 	if (!err)
-		err = xb_dev_write(dev, "feature-persistent", "1");
+		err = xb_dev_write(dev, "feature-persistent", "%d",
+				   bd->max_persistent > 0);
 	/* Always 512-byte units, as Linux does, whatever sector-size says. */
 	if (!err)
 		err = xb_dev_write(dev, "sectors", "%" PRIu64, bd->size >> 9);
