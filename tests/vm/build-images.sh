@@ -13,8 +13,12 @@
 # Options:  --with-headers  also apt-get install linux-headers-$KVER on the host (for the shim)
 #           --force         rebuild the initramfs images even if the inputs did not change
 # Env:      XB_VM_CACHE, XB_VM_OUT, XB_VM_IMAGES (directories), XB_VM_OFFLINE=1 (use cached .debs only)
+# Exit:     0 images ready; 77 QEMU or the Debian packages cannot be installed or downloaded
+#           (or not root, so nothing can be installed): the vm suite skips; 1 any other failure
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+# unavailable MSG: what the vm tier needs cannot be had on this machine (exit 77)
+unavailable() { log "UNAVAILABLE: $*"; exit 77; }
 
 WITH_HEADERS=0 FORCE=0
 for a in "$@"; do
@@ -25,7 +29,7 @@ for a in "$@"; do
         *) die "unknown option $a" ;;
     esac
 done
-[ "$(id -u)" = 0 ] || die "run as root (apt-get, device nodes in cpio)"
+[ "$(id -u)" = 0 ] || unavailable "not root: cannot install packages (apt-get) nor make device nodes in cpio"
 
 # --- modules -------------------------------------------------------------------------------
 # dom0: loaded by /init (in this order, deps via modules.dep)
@@ -54,7 +58,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     log "apt-get install ${missing[*]}"
     [ -n "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -v lock)" ] || apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-        || die "apt-get install ${missing[*]} failed"
+        || unavailable "apt-get install ${missing[*]} failed"
 fi
 
 # --- Debian packages --------------------------------------------------------------------------
@@ -66,7 +70,7 @@ if [ "${XB_VM_OFFLINE:-0}" = 1 ]; then
 else
     KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ {print $2; exit}')
 fi
-[ -n "$KPKG" ] || die "cannot resolve the kernel package linux-image-amd64 depends on (apt-get update?)"
+[ -n "$KPKG" ] || unavailable "cannot resolve the kernel package linux-image-amd64 depends on (apt-get update?)"
 KVER=${KPKG#linux-image-}
 PKGS="xen-hypervisor-4.17-amd64 $KPKG busybox-static xen-utils-4.17 xen-utils-common xenstore-utils"
 [ $WITH_HEADERS = 1 ] && ! dpkg-query -W "linux-headers-$KVER" >/dev/null 2>&1 && {
@@ -83,16 +87,16 @@ for p in $PKGS; do
     f=
     if [ "${XB_VM_OFFLINE:-0}" != 1 ]; then
         v=${CAND[$p]:-}
-        [ -n "$v" ] && [ "$v" != "(none)" ] || die "no candidate for $p (apt-get update?)"
+        [ -n "$v" ] && [ "$v" != "(none)" ] || unavailable "no candidate for $p (apt-get update?)"
         f="$DEBS/${p}_${v//:/%3a}_amd64.deb"
         if [ ! -s "$f" ]; then
             log "download $p $v"
-            (cd "$DEBS" && apt-get download -q "$p=$v" >/dev/null 2>&1) || die "apt-get download $p=$v failed"
+            (cd "$DEBS" && apt-get download -q "$p=$v" >/dev/null 2>&1) || unavailable "apt-get download $p=$v failed"
         fi
     else
         f=$(ls "$DEBS/${p}"_*_amd64.deb 2>/dev/null | sort -V | tail -1)
     fi
-    [ -s "$f" ] || die "missing $f"
+    [ -s "$f" ] || unavailable "missing $f"
     DEB[$p]=$f
     d="$X/$(basename "$f" .deb)"
     if [ ! -e "$d/.done" ]; then
