@@ -8,6 +8,7 @@
 #   vmlinux.gz     the same kernel as a gzip'd ELF, for PV guests (dom0's /vm/vmlinux.gz)
 #   dom0.cpio.gz   dom0 initramfs: busybox, xen tools, hotplug scripts, modules, domU images
 #   domU.cpio.gz   guest initramfs: busybox, frontend modules, /init running guest.d scripts
+#   guest-tools.ext4  fio + its libraries on ext4, for a guest (through a dom0 QEMU disk)
 #   KVER           kernel ABI (e.g. 6.1.0-56-amd64), for building out-of-tree modules
 #
 # Options:  --with-headers  also apt-get install linux-headers-$KVER on the host (for the shim)
@@ -33,7 +34,8 @@ done
 
 # --- modules -------------------------------------------------------------------------------
 # dom0: loaded by /init (in this order, deps via modules.dep)
-DOM0_MODULES="xen-privcmd xenfs xen-evtchn xen-gntdev xen-gntalloc loop tun bridge virtio_pci virtio-rng"
+DOM0_MODULES="xen-privcmd xenfs xen-evtchn xen-gntdev xen-gntalloc loop tun bridge virtio_pci virtio-rng virtio_blk"
+# (virtio_blk: not loaded by /init; a test that gives dom0 a QEMU disk modprobes it)
 # (virtio-rng: QEMU's virtio-rng-pci seeds dom0's crng at once; without it libxl's uuid
 #  generation sleeps ~3 s per xl create on getrandom(GRND_NONBLOCK) == EAGAIN)
 # dom0, present but NOT under /lib/modules (never autoloaded): the kernel backends, for the
@@ -49,7 +51,7 @@ E2FS_TOOLS="mke2fs e2fsck debugfs"
 # --- host tools ------------------------------------------------------------------------------
 # the host provides: qemu (run-vm.sh), cpio/kmod/xz (build), and the runtime libraries of
 # the Xen tools (resolved with ldd), plus the non-busybox tools copied into dom0.
-HOST_PKGS="qemu-system-x86 cpio kmod xz-utils file xen-utils-4.17 xenstore-utils bash util-linux coreutils iproute2 e2fsprogs"
+HOST_PKGS="qemu-system-x86 cpio kmod xz-utils file xen-utils-4.17 xenstore-utils bash util-linux coreutils iproute2 e2fsprogs fio"
 missing=()
 for p in $HOST_PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -114,9 +116,9 @@ KMOD="$KR/lib/modules/$KVER"
 stamp=$( { for p in $PKGS; do basename "${DEB[$p]}"; done
            echo "$DOM0_MODULES|$KERNEL_BACKENDS|$DOMU_MODULES"
            cat "$XB_VM_DIR/build-images.sh" "$XB_VM_DIR/lib.sh" "$XB_VM_DIR"/files/*
-           for b in bash flock stat losetup ip $E2FS_TOOLS; do sha256sum "$(command -v $b)"; done; } | sha256sum | cut -c1-16)
+           for b in bash flock stat losetup ip $E2FS_TOOLS fio; do sha256sum "$(command -v $b)"; done; } | sha256sum | cut -c1-16)
 if [ $FORCE = 0 ] && [ "$(cat "$XB_VM_IMAGES/STAMP" 2>/dev/null)" = "$stamp" ] &&
-   [ -s "$XB_VM_IMAGES/dom0.cpio.gz" ] && [ -s "$XB_VM_IMAGES/xen" ]; then
+   [ -s "$XB_VM_IMAGES/dom0.cpio.gz" ] && [ -s "$XB_VM_IMAGES/xen" ] && [ -s "$XB_VM_IMAGES/guest-tools.ext4" ]; then
     log "images up to date ($XB_VM_IMAGES, stamp $stamp)"
     exit 0
 fi
@@ -213,6 +215,19 @@ cp "$XB_VM_IMAGES/vmlinux.gz" "$D/vm/vmlinux.gz"
 cp "$XB_VM_IMAGES/domU.cpio.gz" "$D/vm/domU.cpio.gz"
 make_cpio "$D" "$XB_VM_IMAGES/dom0.cpio.gz"
 
+# --- guest tools disk --------------------------------------------------------------------------
+# fio and its 80 MB of libraries (ceph, gluster, rdma, pmem: all linked in) are too big for
+# an initramfs; they go on an ext4 image that a test gives dom0 as a read-only QEMU disk
+# (/dev/vda) and dom0 gives a guest (a disk served from a block device). In the guest:
+# mount -o ro,noload, then T/lib64/ld-linux-x86-64.so.2 --library-path T/lib/x86_64-linux-gnu:T/lib/x86_64-linux-gnu/ceph
+# T/usr/bin/fio (tests/vm/payloads/xenbackd-blk/vm/xenbackd-blk/guest.d/xb-fio.sh)
+log "guest tools disk (fio)"
+T="$XB_VM_OUT/stage-tools"; rm -rf "$T"; stage_root "$T"
+copy_elf "$T" "$(command -v fio)" /usr/bin/fio
+rm -f "$XB_VM_IMAGES/guest-tools.ext4"
+truncate -s $(( $(du -sm "$T" | cut -f1) * 12 / 10 + 16 ))M "$XB_VM_IMAGES/guest-tools.ext4"
+mke2fs -q -F -t ext4 -L xb-tools -d "$T" "$XB_VM_IMAGES/guest-tools.ext4"
+
 echo "$stamp" > "$XB_VM_IMAGES/STAMP"
 log "images in $XB_VM_IMAGES:"
-(cd "$XB_VM_IMAGES" && ls -l xen vmlinuz vmlinux.gz dom0.cpio.gz domU.cpio.gz KVER | awk '{printf "    %-14s %10d\n", $9, $5}') >&2
+(cd "$XB_VM_IMAGES" && ls -l xen vmlinuz vmlinux.gz dom0.cpio.gz domU.cpio.gz guest-tools.ext4 KVER | awk '{printf "    %-14s %10d\n", $9, $5}') >&2

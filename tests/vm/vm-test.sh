@@ -44,7 +44,9 @@ xenbackd-*)
     ARGS+=(--bin "$B/daemon/xenbackd:/usr/sbin/xenbackd"
            --bin "$B/daemon/xenbackctl:/usr/sbin/xenbackctl"
            --file "$SRC/systemd/xenbackd.service:/usr/lib/systemd/system/xenbackd.service"
-           --file "$SRC/systemd/xenbackd.default:/etc/default/xenbackd")
+           --file "$SRC/systemd/xenbackd.default:/etc/default/xenbackd"
+           # fio for the guest: dom0's /dev/vda, which dom0 gives the guest (read-only)
+           --qemu-arg -drive --qemu-arg "file=$XB_VM_IMAGES/guest-tools.ext4,if=virtio,format=raw,readonly=on")
     ;;
 esac
 flock -u 9
