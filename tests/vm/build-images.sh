@@ -68,9 +68,9 @@ DEBS="$XB_VM_CACHE/debs"; X="$XB_VM_CACHE/x"
 mkdir -p "$DEBS" "$X" "$XB_VM_IMAGES"
 
 if [ "${XB_VM_OFFLINE:-0}" = 1 ]; then
-    KPKG=$(cd "$DEBS" && ls linux-image-*-amd64_*.deb | sed 's/_.*//' | sort -V | tail -1)
+    KPKG=$(cd "$DEBS" && ls linux-image-*-amd64_*.deb 2>/dev/null | sed 's/_.*//' | sort -V | tail -1) || true
 else
-    KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ {print $2; exit}')
+    KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ {print $2; exit}') || true
 fi
 [ -n "$KPKG" ] || unavailable "cannot resolve the kernel package linux-image-amd64 depends on (apt-get update?)"
 KVER=${KPKG#linux-image-}

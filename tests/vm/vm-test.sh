@@ -22,8 +22,11 @@ mkdir -p "$XB_VM_OUT"
 # one builder at a time (meson may start several vm tests at once)
 exec 9>"$XB_VM_OUT/.build.lock"
 flock 9
-"$HERE/build-images.sh"; rc=$?
-if [ $rc = 77 ]; then echo "SKIP: the vm tier's QEMU or Debian packages cannot be installed (see above)"; exit 77; fi
+"$HERE/build-images.sh" 2>&1 | tee "$XB_VM_OUT/build-images.log"; rc=${PIPESTATUS[0]}
+if [ $rc = 77 ]; then
+    echo "SKIP: the vm tier's QEMU or Debian packages cannot be installed: $(sed -n 's/.*UNAVAILABLE: //p' "$XB_VM_OUT/build-images.log")"
+    exit 77
+fi
 [ $rc = 0 ] || { echo "FAIL: build-images.sh exited $rc"; exit 1; }
 command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 not installed"; exit 77; }
 
