@@ -7,6 +7,10 @@
  *
  * PATTERN: randread, randwrite, read, write. Prints one line:
  *   pattern bs qd iops mbps daemon_us_per_io front_us_per_io daemon_cores
+ *   front_cores busy_cores
+ * CPU is time on CPU of every thread (io_uring workers included) over the
+ * measured window; busy_cores is the whole machine's (/proc/stat), so
+ * busy - daemon - front is what else ran meanwhile.
  * Exit 0, 1 on failure, 77 if the machine lacks something.
  */
 #include <errno.h>
@@ -50,6 +54,28 @@ static double proc_cpu(pid_t pid)
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* Busy (non-idle, non-iowait) seconds of all CPUs, -1 on error. */
+static double machine_busy(void)
+{
+	unsigned long long v[10] = { 0 }, busy = 0;
+	FILE *f = fopen("/proc/stat", "r");
+	int n;
+
+	if (!f)
+		return -1;
+	n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
+		   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7],
+		   &v[8], &v[9]);
+	fclose(f);
+	if (n < 8)
+		return -1;
+	/* user nice system [idle iowait] irq softirq steal */
+	for (int i = 0; i < 8; i++)
+		if (i != 3 && i != 4)
+			busy += v[i];
+	return (double)busy / (double)sysconf(_SC_CLK_TCK);
+}
+
 static double self_cpu(void)
 {
 	struct rusage ru;
@@ -86,7 +112,7 @@ int main(int argc, char **argv)
 	char be[128], fe[128];
 	struct slot *slots;
 	uint64_t seed = 1, seq = 0, ios = 0, span;
-	double t0, t1, dc0, dc1, fc0, fc1;
+	double t0, t1, dc0, dc1, fc0, fc1, mb0, mb1;
 	bool rnd, wr;
 	int r;
 
@@ -145,6 +171,7 @@ int main(int argc, char **argv)
 	t0 = now_s();
 	dc0 = proc_cpu(t.td.pid);
 	fc0 = self_cpu();
+	mb0 = machine_busy();
 	t1 = t0;
 	while (t1 - t0 < secs) {
 		for (unsigned int i = 0; i < qd; i++) {
@@ -185,13 +212,16 @@ int main(int argc, char **argv)
 	t1 = now_s();
 	dc1 = proc_cpu(t.td.pid);
 	fc1 = self_cpu();
+	mb1 = machine_busy();
 	{
 		double el = t1 - t0;
 		double iops = (double)ios / el;
 
-		printf("%s %u %u %.0f %.1f %.2f %.2f %.2f\n", pattern, bs, qd,
-		       iops, iops * bs / 1e6, (dc1 - dc0) * 1e6 / (double)ios,
-		       (fc1 - fc0) * 1e6 / (double)ios, (dc1 - dc0) / el);
+		printf("%s %u %u %.0f %.1f %.2f %.2f %.3f %.3f %.3f\n", pattern,
+		       bs, qd, iops, iops * bs / 1e6,
+		       (dc1 - dc0) * 1e6 / (double)ios,
+		       (fc1 - fc0) * 1e6 / (double)ios, (dc1 - dc0) / el,
+		       (fc1 - fc0) / el, (mb1 - mb0) / el);
 	}
 	bf_close(&f, BT_MS);
 	for (unsigned int i = 0; i < qd; i++)

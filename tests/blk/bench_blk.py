@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""blkback benchmark driver (run through bench_blk.sh).
+
+For each case, (a) fio with io_uring and (b) the simulated blkfront through
+xenbackd run on the same file, O_DIRECT, same block size and queue depth,
+alternately REPEAT times; the medians are printed.
+
+CPU is measured the same way on both sides: time on CPU of every thread of
+the process (the kernel's precise sum, io_uring workers included), divided
+by the I/Os done:
+  fio      fio's processes (main + job), from the children's rusage
+  dmn      the daemon, over bench_blk's measured window
+  fe       the simulated frontend (bench_blk itself: the guest's share)
+  busy     the whole machine over the run (/proc/stat); busy minus ours is
+           "other": what else ran meanwhile (noise; the host has 2 vCPUs).
+The backend's cost to compare with fio's is dmn/io vs fio/io (dmn/fio);
+the frontend is the guest's, which fio has no counterpart for.
+"""
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+B, FILE, T = sys.argv[1], sys.argv[2], int(sys.argv[3])
+REPEAT = int(os.environ.get("REPEAT", "3"))
+BENCH = os.path.join(B, "tests/blk/bench_blk")
+CASES = [
+    ("randread", 4096, 1),
+    ("randread", 4096, 32),
+    ("randwrite", 4096, 1),
+    ("randwrite", 4096, 32),
+    ("read", 131072, 32),
+    ("write", 131072, 32),
+]
+if os.environ.get("CASES"):
+    want = os.environ["CASES"].split(",")
+    CASES = [c for c in CASES if "%s/%d/%d" % c in want or c[0] in want]
+
+
+def machine_busy():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    hz = os.sysconf("SC_CLK_TCK")
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / hz
+
+
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_fio(pattern, bs, qd):
+    c0, m0, t0 = children_cpu(), machine_busy(), time.monotonic()
+    out = subprocess.run(
+        ["fio", "--name=b", "--filename=" + FILE, "--direct=1",
+         "--ioengine=io_uring", "--rw=" + pattern, "--bs=%d" % bs,
+         "--iodepth=%d" % qd, "--runtime=%d" % T, "--time_based",
+         "--output-format=json"],
+        check=True, capture_output=True, text=True).stdout
+    c1, m1, t1 = children_cpu(), machine_busy(), time.monotonic()
+    j = json.loads(out)["jobs"][0]
+    ios = j["read"]["total_ios"] + j["write"]["total_ios"]
+    rt = max(j["read"]["runtime"], j["write"]["runtime"]) / 1000.0
+    el = t1 - t0
+    cpu = c1 - c0
+    return {"iops": ios / rt, "mbps": ios / rt * bs / 1e6,
+            "cpu_us": cpu * 1e6 / ios, "other": (m1 - m0 - cpu) / el}
+
+
+def run_xbd(pattern, bs, qd, extra=()):
+    out = subprocess.run(
+        [BENCH, FILE, pattern, str(bs), str(qd), str(T), "--log-level=warn"]
+        + list(extra), check=True, capture_output=True, text=True).stdout
+    f = out.strip().splitlines()[-1].split()
+    iops = float(f[3])
+    return {"iops": iops, "mbps": float(f[4]), "dmn_us": float(f[5]),
+            "fe_us": float(f[6]), "dmn_cores": float(f[7]),
+            "other": float(f[9]) - float(f[7]) - float(f[8])}
+
+
+def med(runs, k):
+    return statistics.median(r[k] for r in runs)
+
+
+print("fio and xenbackd+simulated blkfront on %s, O_DIRECT, %d s x %d "
+      "alternating runs, medians; CPU = us on CPU per I/O" % (FILE, T,
+                                                            REPEAT))
+hdr = ("%-9s %6s %3s | %8s %7s %6s | %8s %7s %6s %6s | %5s %7s | %5s %5s"
+       % ("pattern", "bs", "qd", "fio IOPS", "MB/s", "cpu", "xbd IOPS",
+          "MB/s", "dmn", "fe", "ratio", "dmn/fio", "oth-a", "oth-b"))
+print(hdr)
+print("-" * len(hdr))
+for pattern, bs, qd in CASES:
+    fa, xb = [], []
+    for _ in range(REPEAT):
+        fa.append(run_fio(pattern, bs, qd))
+        xb.append(run_xbd(pattern, bs, qd))
+    a_iops, b_iops = med(fa, "iops"), med(xb, "iops")
+    a_cpu, b_dmn = med(fa, "cpu_us"), med(xb, "dmn_us")
+    print("%-9s %6d %3d | %8.0f %7.1f %6.2f | %8.0f %7.1f %6.2f %6.2f | "
+          "%5.2f %7.2f | %5.2f %5.2f"
+          % (pattern, bs, qd, a_iops, med(fa, "mbps"), a_cpu, b_iops,
+             med(xb, "mbps"), b_dmn, med(xb, "fe_us"), b_iops / a_iops,
+             b_dmn / a_cpu, med(fa, "other"), med(xb, "other")))
+    sys.stdout.flush()
+
+if os.environ.get("NULL", "1") != "0":
+    print()
+    print("null engine (no I/O: ring, grants, event channels), medians:")
+    print("%-9s %4s %6s | %10s %9s %8s %11s" % (
+        "pattern", "qd", "queues", "IOPS", "dmn cores", "dmn/io",
+        "IOPS/core"))
+    for pattern, qd, nq in [("randread", 32, 1), ("randread", 128, 1),
+                            ("randread", 64, 2)]:
+        runs = [run_xbd(pattern, 4096, qd,
+                        ["--blk-engine=null", "--workers=%d" % nq,
+                         "--blk-max-queues=%d" % nq])
+                for _ in range(REPEAT)]
+        iops = med(runs, "iops")
+        cores = med(runs, "dmn_cores")
+        print("%-9s %4d %6d | %10.0f %9.2f %8.2f %11.0f" % (
+            pattern, qd, nq, iops, cores, med(runs, "dmn_us"),
+            1e6 / max(med(runs, "dmn_us"), 1e-9)))
+        sys.stdout.flush()
