@@ -285,32 +285,38 @@ static int netback_publish(struct xb_device *dev, unsigned int max_queues)
 	return r;
 }
 
+static void netback_free(struct xb_device *dev);
+
+/*
+ * Runs once per device (again only after a failure, which undid
+ * everything: the core frees only what a successful probe made). A
+ * frontend that closes and comes back finds the same tap, bridged.
+ * Returns 0 or -errno.
+ */
 static int netback_probe(struct xb_device *dev)
 {
-	struct netback_vif *vif = dev->priv;
+	struct netback_vif *vif;
 	int r;
 
-	if (!vif) {
-		vif = calloc(1, sizeof(*vif));
-		if (!vif)
-			return -ENOMEM;
-		vif->dev = dev;
-		pthread_mutex_init(&vif->lock, NULL);
-		vif->credit_bytes = UINT64_MAX;
-		dev->priv = vif;
-	}
+	netback_free(dev);
+	vif = calloc(1, sizeof(*vif));
+	if (!vif)
+		return -ENOMEM;
+	vif->dev = dev;
+	pthread_mutex_init(&vif->lock, NULL);
+	vif->credit_bytes = UINT64_MAX;
+	dev->priv = vif;
 	r = netback_config(vif);
-	if (r)
-		return r;
-	if (!vif->ntaps) {
+	if (!r)
 		r = tap_create(vif);
+	if (!r) {
+		r = netback_publish(dev, vif->max_queues);
 		if (r)
-			return r;
+			dev_err_errno(dev, r, "publishing features");
 	}
-	r = netback_publish(dev, vif->max_queues);
 	if (r)
-		return dev_err_errno(dev, r, "publishing features");
-	return 0;
+		netback_free(dev);
+	return r;
 }
 
 /* ---- rate ---- */
@@ -362,6 +368,27 @@ static bool fe_flag(struct xb_device *dev, const char *key, bool def)
 	return v == 1;
 }
 
+/* The frontend's xdp-headroom (0 when absent). Returns 0 or -errno. */
+static int read_xdp_headroom(struct netback_vif *vif, uint16_t *out)
+{
+	struct xb_device *dev = vif->dev;
+	unsigned long long v;
+	int r;
+
+	r = xb_dev_read_uint_def(dev, true, "xdp-headroom", 0xffff, 0, &v);
+	if (r < 0)
+		return dev_err_errno(dev, r, "reading xdp-headroom");
+	if (v > NETBACK_MAX_XDP_HEADROOM)
+		v = NETBACK_MAX_XDP_HEADROOM;
+	/* Linux clamps only at 0x7fff; a headroom past the page would leave
+	 * no room for data at all. */
+	if (v > XEN_PAGE_SIZE / 2)
+		return dev_err_errno(dev, -EINVAL, "xdp-headroom %llu too big",
+				     v);
+	*out = (uint16_t)v;
+	return 0;
+}
+
 static int read_features(struct netback_vif *vif)
 {
 	struct xb_device *dev = vif->dev;
@@ -391,18 +418,7 @@ static int read_features(struct netback_vif *vif)
 	if (!f->can_sg || !f->ipv6_csum)
 		f->gso_mask &= (uint8_t) ~(1u << XEN_NETIF_GSO_TYPE_TCPV6);
 
-	r = xb_dev_read_uint_def(dev, true, "xdp-headroom", 0xffff, 0, &v);
-	if (r < 0)
-		return dev_err_errno(dev, r, "reading xdp-headroom");
-	if (v > NETBACK_MAX_XDP_HEADROOM)
-		v = NETBACK_MAX_XDP_HEADROOM;
-	/* Linux clamps only at 0x7fff; a headroom past the page would leave
-	 * no room for data at all. */
-	if (v > XEN_PAGE_SIZE / 2)
-		return dev_err_errno(dev, -EINVAL, "xdp-headroom %llu too big",
-				     v);
-	f->xdp_headroom = (uint16_t)v;
-	return 0;
+	return read_xdp_headroom(vif, &f->xdp_headroom);
 }
 
 /* TUNSETOFFLOAD from what the guest takes: the kernel segments and
@@ -577,6 +593,8 @@ static void netback_disconnect(struct xb_device *dev)
 	if (vif->ntaps) {
 		tap_carrier(vif, false);
 		tap_attach(vif, 1);
+		if (vif->mtu_lowered && tap_set_mtu(vif, vif->mtu) == 0)
+			vif->mtu_lowered = false;
 	}
 	pthread_mutex_lock(&vif->lock);
 	memset(&vif->hash, 0, sizeof(vif->hash));
@@ -614,8 +632,11 @@ static int netback_connect(struct xb_device *dev)
 	r = tap_attach(vif, vif->nqueues);
 	if (r < 0)
 		return dev_err_errno(dev, r, "attaching tap queues");
-	if (!vif->feat.can_sg && vif->mtu > DEF_MTU)
-		tap_set_mtu(vif, DEF_MTU);
+	/* A guest without scatter-gather takes one page per frame; the
+	 * `mtu` comes back for a later frontend that can take more. */
+	if (!vif->feat.can_sg && vif->mtu > DEF_MTU &&
+	    tap_set_mtu(vif, DEF_MTU) == 0)
+		vif->mtu_lowered = true;
 
 	for (unsigned int i = 0; i < vif->nqueues; i++) {
 		r = queue_connect(vif, i, &vif->queues[i]);
@@ -643,6 +664,74 @@ static int netback_connect(struct xb_device *dev)
 		 vif->feat.ipv6_csum, vif->feat.xdp_headroom,
 		 vif->ctrl ? ", ctrl ring" : "");
 	return 0;
+}
+
+/* ---- changes while connected ---- */
+
+/* Run fn on every started queue's worker. */
+static void queues_call(struct netback_vif *vif, int (*fn)(void *))
+{
+	for (unsigned int i = 0; vif->queues && i < vif->nqueues; i++) {
+		struct netback_queue *q = vif->queues[i];
+
+		if (q && q->started)
+			xb_worker_call(q->worker, fn, q);
+	}
+}
+
+/*
+ * Linux netfront changes its XDP headroom by writing xdp-headroom, going
+ * Reconfiguring and waiting for our Reconfigured before it goes back to
+ * Connected; netback answers the same way (read_xenbus_frontend_xdp).
+ */
+static void netback_frontend_changed(struct xb_device *dev,
+				     enum xenbus_state st)
+{
+	struct netback_vif *vif = dev->priv;
+	uint16_t headroom;
+	int r;
+
+	if (!vif)
+		return;
+	switch (st) {
+	case XenbusStateReconfiguring:
+		r = read_xdp_headroom(vif, &headroom);
+		if (r < 0) {
+			xb_dev_fatal(dev, r, "bad xdp-headroom");
+			return;
+		}
+		if (headroom != vif->feat.xdp_headroom) {
+			dev_info(dev, "xdp headroom %u -> %u",
+				 vif->feat.xdp_headroom, headroom);
+			vif->feat.xdp_headroom = headroom;
+			queues_call(vif, netback_queue_set_feat);
+		}
+		xb_dev_switch_state(dev, XenbusStateReconfigured);
+		break;
+	case XenbusStateConnected:
+		if (dev->state == XenbusStateReconfigured)
+			xb_dev_switch_state(dev, XenbusStateConnected);
+		break;
+	default:
+		break;
+	}
+}
+
+/* feature-dynamic-multicast-control: request-multicast-control may change
+ * at any time while connected (Linux: xen_mcast_ctrl_changed). */
+static void netback_frontend_key_changed(struct xb_device *dev, const char *key)
+{
+	struct netback_vif *vif = dev->priv;
+	bool on;
+
+	if (!vif || strcmp(key, "request-multicast-control"))
+		return;
+	on = fe_flag(dev, key, false);
+	if (on == vif->feat.mcast_ctrl)
+		return;
+	dev_info(dev, "multicast control %s", on ? "on" : "off");
+	vif->feat.mcast_ctrl = on;
+	queues_call(vif, netback_queue_set_feat);
 }
 
 /* ---- teardown and stats ---- */
@@ -685,14 +774,19 @@ static void netback_get_stats(struct xb_device *dev, struct xb_dev_stats *st)
 }
 
 static const char *const netback_watch_keys[] = {"rate", NULL};
+static const char *const netback_fe_watch_keys[] = {"request-multicast-control",
+						    NULL};
 
 const struct backend_ops netback_ops = {
     .type = "vif",
     .probe = netback_probe,
     .connect = netback_connect,
+    .frontend_changed = netback_frontend_changed,
     .backend_changed = netback_backend_changed,
     .disconnect = netback_disconnect,
     .free = netback_free,
     .get_stats = netback_get_stats,
     .watch_keys = netback_watch_keys,
+    .fe_watch_keys = netback_fe_watch_keys,
+    .frontend_key_changed = netback_frontend_key_changed,
 };

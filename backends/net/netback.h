@@ -36,7 +36,9 @@ struct netback_queue;
 #define NETBACK_BATCH	   64u
 #define NETBACK_ARENA_SIZE (1u << 20)
 
-/* What the frontend said it can take (read at connect). */
+/* What the frontend said it can take (read at connect; xdp_headroom again
+ * at Reconfiguring, mcast_ctrl whenever request-multicast-control changes:
+ * the queues then take a copy through netback_queue_set_feat). */
 struct netback_fe_feat {
 	bool can_sg;
 	bool ip_csum; /* ipv4 checksum offload (no feature-no-csum-offload) */
@@ -72,7 +74,8 @@ struct netback_vif {
 	unsigned int ntaps;
 	unsigned int max_queues; /* offered */
 	unsigned int mtu;
-	uint8_t mac[6]; /* the guest's (from `mac`) */
+	bool mtu_lowered; /* to 1500 for a guest without sg, until closed */
+	uint8_t mac[6];	  /* the guest's (from `mac`) */
 
 	/* connect .. disconnect */
 	struct netback_fe_feat feat;
@@ -152,6 +155,8 @@ struct netback_queue {
 	uint64_t credit_bytes, credit_usec;
 	uint32_t hash_gen;
 	struct netback_hash hash; /* our copy */
+	uint16_t xdp_headroom;	  /* copies of vif->feat's changing members */
+	bool mcast_ctrl;
 
 	uint8_t *tx_arena;
 	struct netback_txpkt *txpkts;
@@ -179,6 +184,8 @@ int netback_queue_start(void *q);
 int netback_queue_stop(void *q);
 /* Apply vif->credit_* to the queue (worker thread). */
 int netback_queue_set_rate(void *q);
+/* Take vif->feat's xdp_headroom and mcast_ctrl (worker thread). */
+int netback_queue_set_feat(void *q);
 void netback_queue_broken(struct netback_queue *q, const char *why);
 /* Hand a packet to another queue; takes ownership of f. */
 void netback_queue_forward(struct netback_queue *to, struct netback_fwd *f);

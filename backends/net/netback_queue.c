@@ -210,6 +210,16 @@ int netback_queue_set_rate(void *arg)
 	return 0;
 }
 
+/* Worker thread. Returns 0. */
+int netback_queue_set_feat(void *arg)
+{
+	struct netback_queue *q = arg;
+
+	q->xdp_headroom = q->vif->feat.xdp_headroom;
+	q->mcast_ctrl = q->vif->feat.mcast_ctrl;
+	return 0;
+}
+
 /*
  * Worker thread (xb_worker_call). inbox_lock and inbox_tail are set up by
  * the main thread when the queue is allocated: other workers may touch the
@@ -233,6 +243,7 @@ int netback_queue_start(void *arg)
 	BACK_RING_INIT(&q->tx, (netif_tx_sring_t *)q->tx_va, XEN_PAGE_SIZE);
 	BACK_RING_INIT(&q->rx, (netif_rx_sring_t *)q->rx_va, XEN_PAGE_SIZE);
 	netback_queue_set_rate(q);
+	netback_queue_set_feat(q);
 	q->hash_gen = (uint32_t)-1;
 
 	err = xb_worker_add_fd(q->worker, xb_evtchn_fd(q->ec_tx), EPOLLIN,

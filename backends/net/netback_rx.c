@@ -114,7 +114,7 @@ static int rx_prepare(struct netback_queue *q, struct netback_rxpkt *pkt)
 	} else if (h.flags & VIRTIO_NET_HDR_F_DATA_VALID) {
 		pkt->rxflags = NETRXF_data_validated;
 	}
-	if (q->vif->feat.mcast_ctrl && !mcast_allowed(q->vif, frame))
+	if (q->mcast_ctrl && !mcast_allowed(q->vif, frame))
 		return -EINVAL;
 	return 0;
 }
@@ -123,14 +123,14 @@ static unsigned int rx_extras(const struct netback_queue *q,
 			      const struct netback_rxpkt *pkt)
 {
 	return (pkt->gso_type ? 1 : 0) + (pkt->hash_type >= 0 ? 1 : 0) +
-	       (q->vif->feat.xdp_headroom ? 1 : 0);
+	       (q->xdp_headroom ? 1 : 0);
 }
 
 /* Slots the frame needs; 0 if it can never fit this guest. */
 static unsigned int rx_slots(const struct netback_queue *q,
 			     const struct netback_rxpkt *pkt)
 {
-	unsigned int first = XEN_PAGE_SIZE - q->vif->feat.xdp_headroom;
+	unsigned int first = XEN_PAGE_SIZE - q->xdp_headroom;
 	unsigned int data = 1;
 
 	if (pkt->len > first)
@@ -145,7 +145,7 @@ static void rx_place(struct netback_queue *q, struct rx_pass *p,
 		     const struct netback_rxpkt *pkt)
 {
 	struct netif_extra_info ex[3];
-	unsigned int nex = 0, off = 0, headroom = q->vif->feat.xdp_headroom;
+	unsigned int nex = 0, off = 0, headroom = q->xdp_headroom;
 	uint8_t *frame = pkt->buf + NETBACK_VNET_HDR_LEN;
 	bool first = true;
 

@@ -274,6 +274,8 @@ int nf_connect(struct netfront *nf, int timeout_ms)
 			    !o->no_ipv6_csum && !o->no_csum);
 	if (!r && o->xdp_headroom)
 		r = fe_write(nf, "xdp-headroom", "%u", o->xdp_headroom);
+	if (!r && o->mcast_ctrl)
+		r = fe_write(nf, "request-multicast-control", "1");
 	r = r ?: fe_write(nf, "state", "%d", XenbusStateInitialised);
 	if (r)
 		return r;
@@ -350,6 +352,58 @@ void nf_release(struct netfront *nf)
 				end_grant(nf, &q->rxref[j]);
 	}
 	end_grant(nf, &nf->ctrl_ref);
+}
+
+int nf_restart(struct netfront *nf, int timeout_ms)
+{
+	static const char *const keys[] = {
+	    "tx-ring-ref",
+	    "rx-ring-ref",
+	    "event-channel",
+	    "event-channel-tx",
+	    "event-channel-rx",
+	    "multi-queue-num-queues",
+	    "ctrl-ring-ref",
+	    "event-channel-ctrl",
+	    "xdp-headroom",
+	    "request-multicast-control",
+	    NULL,
+	};
+	char path[256];
+	int r;
+
+	for (int i = 0; keys[i]; i++) {
+		snprintf(path, sizeof(path), "%s/%s", nf->fe, keys[i]);
+		xs_rm(nf->xs, XBT_NULL, path);
+	}
+	for (unsigned int i = 0; i < NF_MAX_QUEUES; i++) {
+		snprintf(path, sizeof(path), "%s/queue-%u", nf->fe, i);
+		xs_rm(nf->xs, XBT_NULL, path);
+	}
+	r = fe_write(nf, "state", "%d", XenbusStateInitialising);
+	return r
+		   ?: ts_wait_state(nf->xs, nf->be, XenbusStateInitWait,
+				    timeout_ms);
+}
+
+int nf_reconfigure_xdp(struct netfront *nf, uint16_t headroom, int timeout_ms)
+{
+	int r;
+
+	r = fe_write(nf, "xdp-headroom", "%u", headroom);
+	r = r ?: fe_write(nf, "state", "%d", XenbusStateReconfiguring);
+	r = r
+		?: ts_wait_state(nf->xs, nf->be, XenbusStateReconfigured,
+				 timeout_ms);
+	r = r ?: fe_write(nf, "state", "%d", XenbusStateConnected);
+	return r
+		   ?: ts_wait_state(nf->xs, nf->be, XenbusStateConnected,
+				    timeout_ms);
+}
+
+int nf_set_mcast_ctrl(struct netfront *nf, bool on)
+{
+	return fe_write(nf, "request-multicast-control", "%d", on);
 }
 
 /* ---- tx ---- */
@@ -434,6 +488,34 @@ int nf_send(struct nf_queue *q, const uint8_t *frame, uint32_t len,
 	if (!q->defer_push)
 		tx_push(q);
 	return (int)nslots;
+}
+
+int nf_send_mcast(struct nf_queue *q, const uint8_t addr[6], bool add)
+{
+	RING_IDX i = q->tx.req_prod_pvt;
+	struct netif_tx_request *req;
+	struct netif_extra_info *e;
+	int id;
+
+	if (RING_FREE_REQUESTS(&q->tx) < 2 || q->tx_inflight + 2 > NF_TX_SIZE)
+		return -EAGAIN;
+	id = take_id(q);
+	if (id < 0)
+		return id;
+	req = RING_GET_REQUEST(&q->tx, i++);
+	memset(req, 0, sizeof(*req));
+	req->gref = (grant_ref_t)q->txref[id];
+	req->id = (uint16_t)id;
+	req->flags = NETTXF_extra_info;
+	e = (struct netif_extra_info *)RING_GET_REQUEST(&q->tx, i++);
+	memset(e, 0, sizeof(*e));
+	e->type = add ? XEN_NETIF_EXTRA_TYPE_MCAST_ADD
+		      : XEN_NETIF_EXTRA_TYPE_MCAST_DEL;
+	memcpy(e->u.mcast.addr, addr, 6);
+	q->tx.req_prod_pvt = i;
+	q->tx_inflight += 2;
+	tx_push(q);
+	return 2;
 }
 
 void nf_tx_flush(struct nf_queue *q)

@@ -31,6 +31,7 @@ struct nf_opts {
 	bool ctrl; /* control ring */
 	uint16_t xdp_headroom;
 	bool no_rx_copy; /* leave out request-rx-copy (must be refused) */
+	bool mcast_ctrl; /* request-multicast-control at connect */
 };
 
 struct nf_queue {
@@ -93,6 +94,18 @@ int nf_connect(struct netfront *nf, int timeout_ms);
 /* Close and revoke every grant (-EBUSY: still mapped). */
 int nf_close(struct netfront *nf, int timeout_ms);
 void nf_release(struct netfront *nf);
+/* After nf_close and nf_release: remove the last connection's keys and go
+ * back to Initialising, as a netfront that reconnects (the backend answers
+ * InitWait). nf_init + nf_connect follow. 0 or -errno. */
+int nf_restart(struct netfront *nf, int timeout_ms);
+/* Linux netfront's XDP switch: write xdp-headroom, go Reconfiguring, wait
+ * for the backend's Reconfigured, go Connected (and wait for the backend's
+ * Connected). 0 or -errno. */
+int nf_reconfigure_xdp(struct netfront *nf, uint16_t headroom, int timeout_ms);
+/* Write request-multicast-control. */
+int nf_set_mcast_ctrl(struct netfront *nf, bool on);
+/* Send a multicast add/remove request (a slot carrying only the extra). */
+int nf_send_mcast(struct nf_queue *q, const uint8_t addr[6], bool add);
 
 /* Queue a frame for transmission (not waiting for responses); frame NULL
  * sends what the pages already hold, as a netfront granting skb pages.

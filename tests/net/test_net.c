@@ -8,7 +8,12 @@
  *   mq        two queues, split event channels, control-ring hash steering
  *   offload   a guest without sg/csum/gso: the kernel segments and
  *             checksums; a guest without ipv6 csum: we checksum
- *   xdp       xdp-headroom: data after the headroom, XDP extra
+ *   xdp       xdp-headroom: data after the headroom, XDP extra; changed
+ *             while connected through Reconfiguring/Reconfigured
+ *   mcast     request-multicast-control turned on and off while connected,
+ *             multicast add/remove requests filter what reaches the guest
+ *   reconnect the frontend closes and comes back (2, 1, 2 queues): the same
+ *             tap, still in its bridge, carries traffic both ways
  *   rate      `rate` holds throughput under its bound, and a change of the
  *             key while connected takes effect
  *   hostile   bad slots: dropped with an error, or the vif (only) goes down
@@ -603,10 +608,190 @@ static int case_xdp(void)
 		return 1;
 	CHECK(info.has_xdp && info.first_offset == 256 && info.gso_type);
 	printf("xdp headroom 256: ok\n");
+	/* Linux netfront switching XDP on and off while connected. */
+	CHECK(nf_reconfigure_xdp(&nf, 0, T_MS) == 0);
+	raw_frame(tbuf, 1000, 1, true);
+	if (p2g(&nf.q[0], &none, tbuf, 1000, &info))
+		return 1;
+	CHECK(!info.has_xdp && info.first_offset == 0);
+	CHECK(nf_reconfigure_xdp(&nf, 512, T_MS) == 0);
+	raw_frame(tbuf, 1514, 2, true);
+	if (p2g(&nf.q[0], &none, tbuf, 1514, &info))
+		return 1;
+	CHECK(info.has_xdp && info.xdp_headroom == 512 &&
+	      info.first_offset == 512);
+	tcp_frame(tbuf, 65000, 10, false, true, 1, 2, true);
+	if (p2g(&nf.q[0], &h, tbuf, 65000, &info))
+		return 1;
+	CHECK(info.has_xdp && info.first_offset == 512 && info.gso_type);
+	printf("xdp headroom 256 -> 0 -> 512 while connected: ok\n");
 	CHECK(nf_close(&nf, T_MS) == 0);
 	CHECK(nf_vif_remove(fx.xs, &o, T_MS) == 0);
 	nf_release(&nf);
 	return 0;
+}
+
+/* Peer sends a frame to multicast group grp, then a unicast one: 1 if the
+ * guest got the multicast frame, 0 if it was filtered, -1 on failure. */
+static int mcast_passes(struct nf_queue *q, const uint8_t grp[6], uint32_t seed)
+{
+	struct virtio_net_hdr none = {0};
+	uint32_t got;
+	int n, seen = 0;
+
+	raw_frame(tbuf, 100, seed, true);
+	memcpy(tbuf, grp, 6);
+	if (nf_peer_send(&fx.peer, &none, tbuf, 100) < 0)
+		return -1;
+	raw_frame(tbuf, 100, seed + 1, true);
+	if (nf_peer_send(&fx.peer, &none, tbuf, 100) < 0)
+		return -1;
+	for (;;) {
+		n = nf_recv(q, rbuf, 70000, NULL, 3000);
+		if (n <= 0)
+			return -1;
+		if (n != 100 || rbuf[12] != 0x88 || rbuf[13] != 0xb5)
+			continue;
+		memcpy(&got, rbuf + 14, 4);
+		if (got == seed)
+			seen = 1;
+		if (got == seed + 1)
+			return seen;
+	}
+}
+
+static int case_mcast(void)
+{
+	static const uint8_t grp[6] = {0x01, 0x00, 0x5e, 0x00, 0x00, 0x42};
+	static const uint8_t grp2[6] = {0x01, 0x00, 0x5e, 0x00, 0x00, 0x43};
+	static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	struct nf_opts o = opts(0, fx.ifname);
+	struct netfront nf;
+	struct nf_queue *q;
+	uint32_t seed = 100;
+	int i;
+
+	if (bring_up(&nf, &o, true))
+		return 1;
+	q = &nf.q[0];
+	/* Off: everything passes. */
+	CHECK(mcast_passes(q, grp, seed += 2) == 1);
+	/* On while connected: unsubscribed groups are filtered (the watch
+	 * fires asynchronously: wait for the first filtered frame). */
+	CHECK(nf_set_mcast_ctrl(&nf, true) == 0);
+	for (i = 0; i < 200 && mcast_passes(q, grp, seed += 2) != 0; i++)
+		usleep(10000);
+	CHECK(i < 200);
+	CHECK(mcast_passes(q, bcast, seed += 2) == 1);
+	CHECK(nf_send_mcast(q, grp, true) == 2);
+	CHECK(nf_tx_wait(q, T_MS) == 0 && q->tx_errors == 0);
+	CHECK(mcast_passes(q, grp, seed += 2) == 1);
+	CHECK(mcast_passes(q, grp2, seed += 2) == 0);
+	CHECK(nf_send_mcast(q, grp, false) == 2);
+	CHECK(nf_tx_wait(q, T_MS) == 0 && q->tx_errors == 0);
+	CHECK(mcast_passes(q, grp, seed += 2) == 0);
+	printf("multicast control on: filtered, add/remove obeyed\n");
+	/* Off again: everything passes. */
+	CHECK(nf_set_mcast_ctrl(&nf, false) == 0);
+	for (i = 0; i < 200 && mcast_passes(q, grp2, seed += 2) != 1; i++)
+		usleep(10000);
+	CHECK(i < 200);
+	printf("multicast control off again: ok\n");
+	CHECK(nf_close(&nf, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.xs, &o, T_MS) == 0);
+	nf_release(&nf);
+	return 0;
+}
+
+/* Traffic both ways on every queue of nf. 0 or 1. */
+static int both_ways(struct netfront *nf, uint32_t seed)
+{
+	struct virtio_net_hdr none = {0};
+
+	for (unsigned int i = 0; i < nf->nq; i++) {
+		raw_frame(tbuf, 700, seed + i, false);
+		if (g2p(&nf->q[i], tbuf, 700, 0, 0, 0, 0, NULL))
+			return 1;
+	}
+	raw_frame(tbuf, 800, seed, true);
+	/* Without a hash every frame from the tap goes to queue... whichever
+	 * tap queue the kernel picked: look on each. */
+	CHECK(nf_peer_send(&fx.peer, &none, tbuf, 800) == 0);
+	for (int t = 0; t < 600; t++) {
+		for (unsigned int i = 0; i < nf->nq; i++) {
+			int n = nf_recv(&nf->q[i], rbuf, 70000, NULL, 5);
+
+			if (n == 800 && !memcmp(rbuf, tbuf, 800))
+				return 0;
+		}
+	}
+	fprintf(stderr, "both_ways: frame to the guest not seen\n");
+	return 1;
+}
+
+static int case_reconnect(void)
+{
+	static const unsigned int nq[] = {2, 1, 2};
+	struct nf_opts o = opts(0, fx.ifname);
+	struct netfront nf;
+	int idx;
+
+	o.nqueues = nq[0];
+	if (bring_up(&nf, &o, true))
+		return 1;
+	idx = fx.peer.ifindex;
+	CHECK(idx > 0);
+	CHECK(nf_peer_sh(&fx.peer,
+			 "ip link add xbbr0 type bridge && ip link set xbbr0 "
+			 "up && ip link set %s master xbbr0",
+			 fx.ifname) == 0);
+	if (both_ways(&nf, 1))
+		return 1;
+	for (unsigned int k = 1; k < sizeof(nq) / sizeof(nq[0]); k++) {
+		int i;
+
+		CHECK(nf_close(&nf, T_MS) == 0);
+		nf_release(&nf);
+		/* The device stays: the same tap, in its bridge, no carrier. */
+		CHECK(nf_peer_sh(&fx.peer,
+				 "grep -qx %d /sys/class/net/%s/ifindex && "
+				 "test -e /sys/class/net/xbbr0/brif/%s && "
+				 "grep -qx 0 /sys/class/net/%s/carrier",
+				 idx, fx.ifname, fx.ifname, fx.ifname) == 0);
+		CHECK(nf_restart(&nf, T_MS) == 0);
+		o.nqueues = nq[k];
+		nf_init(&nf, fx.sg, fx.xs, &o);
+		CHECK(nf_connect(&nf, T_MS) == 0);
+		for (i = 0; i < 300; i++) {
+			if (nf_peer_sh(&fx.peer,
+				       "grep -qx 1 /sys/class/net/%s/carrier",
+				       fx.ifname) == 0)
+				break;
+			usleep(10000);
+		}
+		CHECK(i < 300);
+		CHECK(nf_peer_sh(&fx.peer,
+				 "grep -qx %d /sys/class/net/%s/ifindex && "
+				 "test -e /sys/class/net/xbbr0/brif/%s",
+				 idx, fx.ifname, fx.ifname) == 0);
+		if (both_ways(&nf, 10 * k))
+			return 1;
+		printf("reconnect %u (%u queue%s): same tap %d, bridged, "
+		       "traffic both ways\n",
+		       k, nq[k], nq[k] > 1 ? "s" : "", idx);
+	}
+	CHECK(nf_close(&nf, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.xs, &o, T_MS) == 0);
+	nf_release(&nf);
+	/* Removal takes the tap (and so its bridge port) away. */
+	for (int i = 0; i < 200; i++) {
+		if (nf_peer_sh(&fx.peer, "test -e /sys/class/net/%s",
+			       fx.ifname) != 0)
+			return 0;
+		usleep(10000);
+	}
+	fprintf(stderr, "tap still there after removal\n");
+	return 1;
 }
 
 /* Send for ms milliseconds as fast as the ring takes it; bytes the peer
@@ -856,10 +1041,11 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(void);
 	} cases[] = {
-	    {"sizes", case_sizes},	 {"mq", case_mq},
-	    {"offload", case_offload},	 {"xdp", case_xdp},
-	    {"rate", case_rate},	 {"hostile", case_hostile},
-	    {"norxcopy", case_norxcopy},
+	    {"sizes", case_sizes},	   {"mq", case_mq},
+	    {"offload", case_offload},	   {"xdp", case_xdp},
+	    {"rate", case_rate},	   {"hostile", case_hostile},
+	    {"norxcopy", case_norxcopy},   {"mcast", case_mcast},
+	    {"reconnect", case_reconnect},
 	};
 	int r, st;
 
