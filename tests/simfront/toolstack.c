@@ -54,22 +54,29 @@ int ts_write(struct xs_handle *xs, const char *dir, const char *key,
 	return wr(xs, XBT_NULL, dir, key, val);
 }
 
-int ts_vbd_add(struct xs_handle *xs, const struct ts_vbd *v)
+/*
+ * What libxl's device add writes for every kind of device, in one
+ * transaction: the backend directory (owned by the backend domain, readable
+ * by the guest) and the frontend's (owned by the guest, readable by the
+ * backend), linked both ways, both Initialising, plus the type's own keys
+ * (NULL-terminated key/value pairs). Returns 0 or -errno.
+ */
+int ts_dev_add(struct xs_handle *xs, const char *be, const char *fe,
+	       unsigned int domid, const char *const *be_kv,
+	       const char *const *fe_kv)
 {
-	char be[128], fe[128], num[16];
-	/* libxl: backend owned by the backend domain, readable by the
-	 * frontend; frontend owned by the guest, readable by the backend. */
 	struct xs_permissions be_perms[2] = {
 		{ .id = 0, .perms = XS_PERM_NONE },
-		{ .id = v->domid, .perms = XS_PERM_READ },
+		{ .id = domid, .perms = XS_PERM_READ },
 	};
 	struct xs_permissions fe_perms[2] = {
-		{ .id = v->domid, .perms = XS_PERM_NONE },
+		{ .id = domid, .perms = XS_PERM_NONE },
 		{ .id = 0, .perms = XS_PERM_READ },
 	};
+	char num[16];
 	int r = 0;
 
-	ts_vbd_paths(v, be, sizeof(be), fe, sizeof(fe));
+	snprintf(num, sizeof(num), "%u", domid);
 	for (int tries = 0; tries < 10; tries++) {
 		xs_transaction_t t = xs_transaction_start(xs);
 
@@ -85,32 +92,17 @@ int ts_vbd_add(struct xs_handle *xs, const struct ts_vbd *v)
 			xs_transaction_end(xs, t, true);
 			return r;
 		}
-		snprintf(num, sizeof(num), "%u", v->domid);
 		r = wr(xs, t, be, "frontend", fe);
 		r = r ?: wr(xs, t, be, "frontend-id", num);
-		r = r ?: wr(xs, t, be, "params", v->target);
-		if (v->script)
-			r = r ?: wr(xs, t, be, "script",
-				    "/etc/xen/scripts/block");
 		r = r ?: wr(xs, t, be, "online", "1");
-		r = r ?: wr(xs, t, be, "removable", v->cdrom ? "1" : "0");
-		r = r ?: wr(xs, t, be, "bootable", "1");
 		r = r ?: wr(xs, t, be, "state", "1");
-		r = r ?: wr(xs, t, be, "dev", v->vdev ? v->vdev : "xvda");
-		r = r ?: wr(xs, t, be, "type", "phy");
-		r = r ?: wr(xs, t, be, "mode", v->readonly ? "r" : "w");
-		r = r ?: wr(xs, t, be, "device-type",
-			    v->cdrom ? "cdrom" : "disk");
-		if (v->discard_enable >= 0)
-			r = r ?: wr(xs, t, be, "discard-enable",
-				    v->discard_enable ? "1" : "0");
-		snprintf(num, sizeof(num), "%u", v->devid);
 		r = r ?: wr(xs, t, fe, "backend", be);
 		r = r ?: wr(xs, t, fe, "backend-id", "0");
 		r = r ?: wr(xs, t, fe, "state", "1");
-		r = r ?: wr(xs, t, fe, "virtual-device", num);
-		r = r ?: wr(xs, t, fe, "device-type",
-			    v->cdrom ? "cdrom" : "disk");
+		for (int i = 0; be_kv && be_kv[i] && !r; i += 2)
+			r = wr(xs, t, be, be_kv[i], be_kv[i + 1]);
+		for (int i = 0; fe_kv && fe_kv[i] && !r; i += 2)
+			r = wr(xs, t, fe, fe_kv[i], fe_kv[i + 1]);
 		if (r) {
 			xs_transaction_end(xs, t, true);
 			return r;
@@ -121,6 +113,35 @@ int ts_vbd_add(struct xs_handle *xs, const struct ts_vbd *v)
 			return -errno;
 	}
 	return -EAGAIN;
+}
+
+int ts_vbd_add(struct xs_handle *xs, const struct ts_vbd *v)
+{
+	char be[128], fe[128], devid[16];
+	const char *be_kv[32], *fe_kv[8];
+	int n = 0;
+
+	ts_vbd_paths(v, be, sizeof(be), fe, sizeof(fe));
+	snprintf(devid, sizeof(devid), "%u", v->devid);
+#define KV(a, k, val) (a[n++] = (k), a[n++] = (val))
+	KV(be_kv, "params", v->target);
+	if (v->script)
+		KV(be_kv, "script", "/etc/xen/scripts/block");
+	KV(be_kv, "removable", v->cdrom ? "1" : "0");
+	KV(be_kv, "bootable", "1");
+	KV(be_kv, "dev", v->vdev ? v->vdev : "xvda");
+	KV(be_kv, "type", "phy");
+	KV(be_kv, "mode", v->readonly ? "r" : "w");
+	KV(be_kv, "device-type", v->cdrom ? "cdrom" : "disk");
+	if (v->discard_enable >= 0)
+		KV(be_kv, "discard-enable", v->discard_enable ? "1" : "0");
+	be_kv[n] = NULL;
+	n = 0;
+	KV(fe_kv, "virtual-device", devid);
+	KV(fe_kv, "device-type", v->cdrom ? "cdrom" : "disk");
+	fe_kv[n] = NULL;
+#undef KV
+	return ts_dev_add(xs, be, fe, v->domid, be_kv, fe_kv);
 }
 
 int ts_vbd_hotplug(struct xs_handle *xs, const struct ts_vbd *v)

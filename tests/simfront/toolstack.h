@@ -27,6 +27,12 @@ struct ts_vbd {
 /* Paths of a vbd (malloc'd by the caller-provided buffers). */
 void ts_vbd_paths(const struct ts_vbd *v, char *be, size_t belen, char *fe,
 		  size_t felen);
+/* libxl's part common to every device type: both directories with their
+ * permissions, links and state, plus NULL-terminated key/value pairs for
+ * each side, in one transaction. 0 or -errno. */
+int ts_dev_add(struct xs_handle *xs, const char *be, const char *fe,
+	       unsigned int domid, const char *const *be_kv,
+	       const char *const *fe_kv);
 /* Write backend + frontend dirs in one transaction. 0 or -errno. */
 int ts_vbd_add(struct xs_handle *xs, const struct ts_vbd *v);
 /* What the block script does once the backend is in InitWait:
