@@ -4,8 +4,11 @@
  * main thread; the rings are served by netback_queue.c on worker threads.
  *
  * What happens when follows Linux xen-netback: probe creates the tap the
- * hotplug script (vif-bridge) looks for, named by `vifname` or
- * vif<domid>.<handle>, and publishes the features; connect reads the
+ * hotplug script (vif-bridge) looks for, named vif<domid>.<handle> as
+ * netback names its vif (libxl passes that name to the script as `vif=`,
+ * and the script renames it to `vifname` when the key is set; without a
+ * `script` we do that rename ourselves once hotplug is done), and
+ * publishes the features; connect reads the
  * frontend's rings, event channels and offloads and starts one queue per
  * ring pair. The tap is a multi-queue tap with virtio headers: one queue fd
  * per netif queue, so each worker owns its own fd. Its MAC is
@@ -81,6 +84,17 @@ static int tap_open_queue(struct netback_vif *vif, bool multi)
 	return fd;
 }
 
+/* The tap's name now: a hotplug script may have renamed it. */
+static void tap_refresh_name(struct netback_vif *vif)
+{
+	struct ifreq ifr = {0};
+
+	if (vif->ntaps && ioctl(vif->tapfd[0], TUNGETIFF, &ifr) == 0) {
+		memcpy(vif->ifname, ifr.ifr_name, IFNAMSIZ);
+		vif->ifname[IFNAMSIZ - 1] = 0;
+	}
+}
+
 static int tap_ifreq(struct netback_vif *vif, unsigned long req,
 		     struct ifreq *ifr)
 {
@@ -88,6 +102,7 @@ static int tap_ifreq(struct netback_vif *vif, unsigned long req,
 
 	if (s < 0)
 		return -errno;
+	tap_refresh_name(vif);
 	memcpy(ifr->ifr_name, vif->ifname, IFNAMSIZ);
 	if (ioctl(s, req, ifr) < 0)
 		r = -errno;
@@ -132,6 +147,7 @@ static int tap_attach(struct netback_vif *vif, unsigned int n)
 
 static void tap_close(struct netback_vif *vif)
 {
+	tap_refresh_name(vif);
 	for (unsigned int i = 0; i < vif->ntaps; i++)
 		if (vif->tapfd[i] >= 0)
 			close(vif->tapfd[i]);
@@ -149,6 +165,11 @@ static int tap_create(struct netback_vif *vif)
 	struct ifreq ifr = {0};
 	int fd, r;
 
+	/* TUNSETIFF on the name of a live multi-queue tap would add queues
+	 * to it: never share someone else's device. */
+	if (if_nametoindex(vif->ifname))
+		return dev_err_errno(dev, -EEXIST, "%s exists already",
+				     vif->ifname);
 	for (unsigned int i = 0; i < vif->max_queues; i++) {
 		fd = tap_open_queue(vif, multi);
 		if (fd < 0) {
@@ -226,18 +247,17 @@ static int netback_config(struct netback_vif *vif)
 			free(s);
 			return r;
 		}
-		snprintf(vif->ifname, sizeof(vif->ifname), "%s", s);
+		snprintf(vif->vifname, sizeof(vif->vifname), "%s", s);
 		free(s);
-	} else if (r == -ENOENT) {
-		r = snprintf(vif->ifname, sizeof(vif->ifname), "vif%u.%u",
-			     dev->domid, dev->devid);
-		if (r < 0 || (size_t)r >= sizeof(vif->ifname))
-			return dev_err_errno(dev, -ENAMETOOLONG,
-					     "vif%u.%u is too long a name",
-					     dev->domid, dev->devid);
-	} else {
+	} else if (r != -ENOENT) {
 		return dev_err_errno(dev, r, "reading vifname");
 	}
+	r = snprintf(vif->ifname, sizeof(vif->ifname), "vif%u.%u", dev->domid,
+		     dev->devid);
+	if (r < 0 || (size_t)r >= sizeof(vif->ifname))
+		return dev_err_errno(dev, -ENAMETOOLONG,
+				     "vif%u.%u is too long a name", dev->domid,
+				     dev->devid);
 
 	r = xb_dev_read(dev, false, "mac", &s);
 	if (r == 0) {
@@ -317,6 +337,42 @@ static int netback_probe(struct xb_device *dev)
 	if (r)
 		netback_free(dev);
 	return r;
+}
+
+/*
+ * Hotplug is done. vif-bridge renamed the tap to `vifname` if asked; a
+ * toolstack that runs no script (no `script` key) gets the same rename
+ * from us, while the tap is still down. Returns 0 or -errno.
+ */
+static int netback_prepare(struct xb_device *dev)
+{
+	struct netback_vif *vif = dev->priv;
+	struct ifreq ifr = {0};
+	char *script = NULL;
+	int r;
+
+	if (!vif || !vif->ntaps)
+		return -ENODEV;
+	tap_refresh_name(vif);
+	if (!vif->vifname[0] || !strcmp(vif->vifname, vif->ifname))
+		return 0;
+	r = xb_dev_read(dev, false, "script", &script);
+	free(script);
+	if (r == 0) {
+		dev_info(dev,
+			 "%s kept its name: the hotplug script did not "
+			 "rename it to %s",
+			 vif->ifname, vif->vifname);
+		return 0;
+	}
+	memcpy(ifr.ifr_newname, vif->vifname, IFNAMSIZ);
+	r = tap_ifreq(vif, SIOCSIFNAME, &ifr);
+	if (r < 0)
+		return dev_err_errno(dev, r, "renaming %s to %s", vif->ifname,
+				     vif->vifname);
+	dev_info(dev, "renamed %s to %s", vif->ifname, vif->vifname);
+	tap_refresh_name(vif);
+	return 0;
 }
 
 /* ---- rate ---- */
@@ -611,6 +667,7 @@ static int netback_connect(struct xb_device *dev)
 
 	if (!vif || !vif->ntaps)
 		return -ENODEV;
+	tap_refresh_name(vif);
 	r = read_features(vif);
 	if (r)
 		return r;
@@ -780,6 +837,7 @@ static const char *const netback_fe_watch_keys[] = {"request-multicast-control",
 const struct backend_ops netback_ops = {
     .type = "vif",
     .probe = netback_probe,
+    .prepare = netback_prepare,
     .connect = netback_connect,
     .frontend_changed = netback_frontend_changed,
     .backend_changed = netback_backend_changed,

@@ -69,7 +69,8 @@ struct netback_ctrl;
 
 struct netback_vif {
 	struct xb_device *dev;
-	char ifname[IFNAMSIZ];
+	char ifname[IFNAMSIZ];	/* the tap's current name */
+	char vifname[IFNAMSIZ]; /* `vifname`: what hotplug renames it to */
 	int tapfd[NETBACK_MAX_QUEUES]; /* one per tap queue, -1 closed */
 	unsigned int ntaps;
 	unsigned int max_queues; /* offered */

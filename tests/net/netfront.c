@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -111,11 +112,30 @@ int nf_vif_add(struct xs_handle *xs, const struct nf_opts *o)
 	return -EAGAIN;
 }
 
+void nf_kernel_name(const struct nf_opts *o, char name[16])
+{
+	snprintf(name, 16, "vif%u.%u", o->domid % 100000, o->devid % 100000);
+}
+
 int nf_vif_hotplug(struct xs_handle *xs, const struct nf_opts *o)
 {
 	char be[128];
 
 	vif_paths(o, be, sizeof(be), NULL, 0);
+	if (o->vifname) {
+		struct ifreq ifr = {0};
+		int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r = 0;
+
+		if (s < 0)
+			return -errno;
+		nf_kernel_name(o, ifr.ifr_name);
+		snprintf(ifr.ifr_newname, IFNAMSIZ, "%s", o->vifname);
+		if (ioctl(s, SIOCSIFNAME, &ifr) < 0)
+			r = -errno;
+		close(s);
+		if (r)
+			return r;
+	}
 	return wr(xs, XBT_NULL, be, "hotplug-status", "connected");
 }
 

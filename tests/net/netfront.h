@@ -22,7 +22,7 @@
 
 struct nf_opts {
 	unsigned int domid, devid;
-	const char *vifname;  /* tap name; NULL: vif<domid>.<devid> */
+	const char *vifname;  /* `vifname`: the tap's name after hotplug */
 	const char *rate;     /* `rate` key, NULL: none */
 	unsigned int mtu;     /* 0: no key */
 	unsigned int nqueues; /* 0/1: single queue keys */
@@ -82,8 +82,11 @@ struct nf_rxinfo {
 
 /* Toolstack: write backend + frontend dirs like libxl. 0 or -errno. */
 int nf_vif_add(struct xs_handle *xs, const struct nf_opts *o);
-/* What vif-bridge reports once the backend is in InitWait. */
+/* What vif-bridge does once the backend is in InitWait: rename the tap
+ * from netback's name to `vifname` (if set) and report connected. */
 int nf_vif_hotplug(struct xs_handle *xs, const struct nf_opts *o);
+/* The name netback gives the tap: vif<domid>.<devid>. */
+void nf_kernel_name(const struct nf_opts *o, char name[16]);
 int nf_vif_remove(struct xs_handle *xs, const struct nf_opts *o,
 		  int timeout_ms);
 

@@ -14,6 +14,10 @@
  *             multicast add/remove requests filter what reaches the guest
  *   reconnect the frontend closes and comes back (2, 1, 2 queues): the same
  *             tap, still in its bridge, carries traffic both ways
+ *   vifbridge /etc/xen/scripts/vif-bridge run as libxl runs it puts the tap
+ *             (renamed to vifname when set) into xenbr0; its
+ *             hotplug-status=connected lets the vif connect; offline after
+ * Each run in a network (and mount, for /sys) namespace of its own.
  *   rate      `rate` holds throughput under its bound, and a change of the
  *             key while connected takes effect
  *   hostile   bad slots: dropped with an error, or the vif (only) goes down
@@ -23,9 +27,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <xen/io/xenbus.h>
@@ -112,17 +119,20 @@ static struct nf_opts opts(unsigned int devid, const char *ifname)
  * peer namespace, connect. 0 or 1. */
 static int bring_up(struct netfront *nf, const struct nf_opts *o, bool peer)
 {
-	char be[128];
+	char be[128], kname[16];
 
 	snprintf(be, sizeof(be), "/local/domain/0/backend/vif/%u/%u", o->domid,
 		 o->devid);
 	CHECK(nf_vif_add(fx.xs, o) == 0);
 	CHECK(ts_wait_state(fx.xs, be, XenbusStateInitWait, T_MS) == 0);
-	/* The tap exists before InitWait, as vif-bridge needs. */
-	CHECK(if_nametoindex(o->vifname) > 0);
+	/* The tap exists before InitWait under netback's name, as
+	 * vif-bridge needs; hotplug renames it to vifname. */
+	nf_kernel_name(o, kname);
+	CHECK(if_nametoindex(kname) > 0);
 	CHECK(ts_read_int(fx.xs, be, "feature-rx-copy") == 1);
 	CHECK(ts_read_int(fx.xs, be, "feature-xdp-headroom") == 1);
 	CHECK(nf_vif_hotplug(fx.xs, o) == 0);
+	CHECK(if_nametoindex(o->vifname) > 0);
 	if (peer) {
 		int r = nf_peer_open(&fx.peer, fx.ns, o->vifname);
 
@@ -794,6 +804,142 @@ static int case_reconnect(void)
 	return 1;
 }
 
+#define VIF_BRIDGE "/etc/xen/scripts/vif-bridge"
+
+/* Run vif-bridge as libxl does (libxl_linux.c get_hotplug_env): its own
+ * environment plus script, XENBUS_TYPE, XENBUS_PATH (relative to dom0's
+ * home), XENBUS_BASE_PATH, netdev and vif (netback's name for the device),
+ * one argument online|offline. In the background after delay_ms when
+ * status is set (its exit status then lands in that file). */
+static int run_vif_bridge(const struct nf_opts *o, const char *action,
+			  int delay_ms, const char *status)
+{
+	char env[512], cmd[1200], kname[16];
+	int st;
+
+	nf_kernel_name(o, kname);
+	snprintf(env, sizeof(env),
+		 "script=%s XENBUS_TYPE=vif XENBUS_PATH=backend/vif/%u/%u "
+		 "XENBUS_BASE_PATH=backend netdev= vif=%s",
+		 VIF_BRIDGE, o->domid, o->devid, kname);
+	if (status)
+		snprintf(cmd, sizeof(cmd),
+			 "(sleep %d.%03d; %s %s %s >/dev/null 2>&1; "
+			 "echo $? > %s) &",
+			 delay_ms / 1000, delay_ms % 1000, env, VIF_BRIDGE,
+			 action, status);
+	else
+		snprintf(cmd, sizeof(cmd), "%s %s %s >/dev/null 2>&1", env,
+			 VIF_BRIDGE, action);
+	st = system(cmd);
+	return st == -1 ? -1 : WEXITSTATUS(st);
+}
+
+/* One vif through the real vif-bridge: hotplug-status=connected from the
+ * script is what lets the backend connect. 0 or 1. */
+static int vifbridge_one(unsigned int devid, const char *vifname, bool peer)
+{
+	struct nf_opts o = opts(devid, vifname);
+	char be[128], kname[16], stfile[400], path[200], *v;
+	const char *name;
+	struct netfront nf;
+	unsigned int len;
+	int i, st = -1;
+	long long t0;
+	FILE *f;
+
+	nf_kernel_name(&o, kname);
+	name = vifname ? vifname : kname;
+	snprintf(be, sizeof(be), "/local/domain/0/backend/vif/%u/%u", o.domid,
+		 o.devid);
+	snprintf(stfile, sizeof(stfile), "%s/vif-bridge.%u", fx.td.dir, devid);
+	CHECK(nf_vif_add(fx.xs, &o) == 0);
+	CHECK(ts_wait_state(fx.xs, be, XenbusStateInitWait, T_MS) == 0);
+	CHECK(if_nametoindex(kname) > 0);
+	/* The frontend is ready before the script has run: the backend
+	 * must wait for it. */
+	t0 = ts_now_ms();
+	CHECK(run_vif_bridge(&o, "online", 300, stfile) == 0);
+	nf_init(&nf, fx.sg, fx.xs, &o);
+	CHECK(nf_connect(&nf, T_MS) == 0);
+	CHECK(ts_now_ms() - t0 >= 250); /* not before the script's word */
+	f = fopen(stfile, "r");
+	CHECK(f && fscanf(f, "%d", &st) == 1);
+	fclose(f);
+	CHECK(st == 0);
+	snprintf(path, sizeof(path), "%s/hotplug-status", be);
+	v = xs_read(fx.xs, XBT_NULL, path, &len);
+	CHECK(v && !strcmp(v, "connected"));
+	free(v);
+	CHECK(if_nametoindex(name) > 0);
+	if (vifname)
+		CHECK(if_nametoindex(kname) == 0);
+	/* A forwarding port of xenbr0 once the carrier is on. */
+	snprintf(path, sizeof(path), "/sys/class/net/xenbr0/brif/%s/state",
+		 name);
+	for (i = 0; i < 300; i++) {
+		f = fopen(path, "r");
+		st = -1;
+		if (f && fscanf(f, "%d", &st) != 1)
+			st = -1;
+		if (f)
+			fclose(f);
+		if (st == 3)
+			break;
+		usleep(10000);
+	}
+	CHECK(i < 300);
+	if (peer) {
+		struct virtio_net_hdr none = {0};
+
+		/* Through the bridge both ways: xenbr0 -- xbp0 == xbp1 in the
+		 * peer namespace. */
+		raw_frame(tbuf, 1000, 77, false);
+		if (g2p(&nf.q[0], tbuf, 1000, 0, 0, 0, 0, NULL))
+			return 1;
+		raw_frame(tbuf, 1200, 78, true);
+		if (p2g(&nf.q[0], &none, tbuf, 1200, NULL))
+			return 1;
+	}
+	printf("vif-bridge online: %s%s%s in xenbr0, connected%s\n", kname,
+	       vifname ? " renamed " : "", vifname ? vifname : "",
+	       peer ? ", traffic both ways" : "");
+	CHECK(nf_close(&nf, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.xs, &o, T_MS) == 0);
+	nf_release(&nf);
+	/* libxl runs offline once the backend is closed. */
+	CHECK(run_vif_bridge(&o, "offline", 0, NULL) == 0);
+	CHECK(!ts_exists(fx.xs, be) && if_nametoindex(name) == 0);
+	return 0;
+}
+
+static int case_vifbridge(void)
+{
+	char name[16];
+	int r;
+
+	if (access(VIF_BRIDGE, X_OK) < 0) {
+		printf("SKIP: %s missing (apt-get install xen-utils-common)\n",
+		       VIF_BRIDGE);
+		return 77;
+	}
+	if (system("ip link add xenbr0 type bridge && ip link set xenbr0 up "
+		   "&& ip link add xbp0 type veth peer name xbp1 && ip link "
+		   "set xbp0 master xenbr0 && ip link set xbp0 up") != 0) {
+		fprintf(stderr, "cannot make the bridge\n");
+		return 1;
+	}
+	r = nf_peer_open(&fx.peer, fx.ns, "xbp1");
+	if (r < 0) {
+		fprintf(stderr, "peer namespace: %s\n", strerror(-r));
+		return 1;
+	}
+	if (vifbridge_one(0, NULL, true))
+		return 1;
+	snprintf(name, sizeof(name), "xbvb%d", (int)getpid() % 100000);
+	return vifbridge_one(1, name, false);
+}
+
 /* Send for ms milliseconds as fast as the ring takes it; bytes the peer
  * saw. */
 static uint64_t blast(struct netfront *nf, int ms, double *secs)
@@ -1045,13 +1191,26 @@ int main(int argc, char **argv)
 	    {"offload", case_offload},	   {"xdp", case_xdp},
 	    {"rate", case_rate},	   {"hostile", case_hostile},
 	    {"norxcopy", case_norxcopy},   {"mcast", case_mcast},
-	    {"reconnect", case_reconnect},
+	    {"reconnect", case_reconnect}, {"vifbridge", case_vifbridge},
 	};
 	int r, st;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s CASE\n", argv[0]);
 		return 1;
+	}
+	/* A network namespace of our own: taps named vif<domid>.<devid> as
+	 * netback names them, bridges, scripts, never the host's or another
+	 * test's; and a /sys that shows it (as `ip netns exec` does), since
+	 * vif-bridge looks there. */
+	if (geteuid() == 0 &&
+	    (unshare(CLONE_NEWNET | CLONE_NEWNS) < 0 ||
+	     mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	     umount2("/sys", MNT_DETACH) < 0 ||
+	     mount("sysfs", "/sys", "sysfs", 0, NULL) < 0)) {
+		printf("SKIP: cannot make a network namespace: %s\n",
+		       strerror(errno));
+		return 77;
 	}
 	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (strcmp(argv[1], cases[i].name))
