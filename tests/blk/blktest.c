@@ -232,6 +232,7 @@ int bt_integrity(struct blkfront *f, const char *img,
 	struct slot *slots;
 	struct ld ld = { .f = f };
 	unsigned int done_ops = 0;
+	unsigned int al = l->align > 1 ? l->align : 1;
 	uint8_t *chunk;
 	int fd, ret = 1;
 
@@ -281,14 +282,20 @@ int bt_integrity(struct blkfront *f, const char *img,
 				break;
 			}
 			memset(&s->io, 0, sizeof(s->io));
-			s->io.page_off = l->page_offsets ?
-				(unsigned int)(bt_rand(&seed) % 8) : 0;
+			s->io.page_off =
+			    l->page_offsets && al == 1
+				? (unsigned int)(bt_rand(&seed) % 8)
+				: 0;
 			if (n + s->io.page_off > maxs)
 				n = maxs - s->io.page_off;
 			if (n > sectors)
 				n = (uint32_t)sectors;
+			n = (n + al - 1) / al * al;
+			if (n > maxs)
+				n = maxs / al * al;
 			do {
-				sec = bt_rand(&seed) % (sectors - n + 1);
+				sec = bt_rand(&seed) %
+				      ((sectors - n) / al + 1) * al;
 			} while (!range_free(&ld, sec, n) && ++tries < 8);
 			if (!range_free(&ld, sec, n))
 				continue;

@@ -50,6 +50,8 @@ struct bt_load {
 	unsigned int write_pct;    /* % writes */
 	unsigned int max_sectors;  /* per request (0: frontend max) */
 	bool page_offsets;         /* random first_sect in the first page */
+	unsigned int align;	   /* sectors: start and size multiples of
+				    * it (8 on a 4 KiB-sector disk); 0: 1 */
 	uint64_t seed;
 };
 
