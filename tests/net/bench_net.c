@@ -175,20 +175,14 @@ static void *receiver(void *arg)
 	return NULL;
 }
 
-/* CPU time of this process (every thread) and of pid's threads, in us. */
-static double cpu_us(pid_t pid)
+/* CPU time of pid's threads, in us. */
+static double daemon_cpu_us(pid_t pid)
 {
-	struct rusage ru;
-	double us;
 	char path[64];
 	DIR *d;
 	struct dirent *e;
+	double us = 0;
 
-	getrusage(RUSAGE_SELF, &ru);
-	us = (double)ru.ru_utime.tv_sec * 1e6 + (double)ru.ru_utime.tv_usec +
-	     (double)ru.ru_stime.tv_sec * 1e6 + (double)ru.ru_stime.tv_usec;
-	if (!pid)
-		return us;
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	d = opendir(path);
 	while (d && (e = readdir(d))) {
@@ -210,13 +204,26 @@ static double cpu_us(pid_t pid)
 	return us;
 }
 
+/* CPU time of this process (every thread) and of pid's threads, in us. */
+static double cpu_us(pid_t pid)
+{
+	struct rusage ru;
+	double us;
+
+	getrusage(RUSAGE_SELF, &ru);
+	us = (double)ru.ru_utime.tv_sec * 1e6 + (double)ru.ru_utime.tv_usec +
+	     (double)ru.ru_stime.tv_sec * 1e6 + (double)ru.ru_stime.tv_usec;
+	return pid ? us + daemon_cpu_us(pid) : us;
+}
+
 /* One measured run; frames and bytes per second, CPU us per frame. */
-static void measure(struct run *r, double *pps, double *bps, double *cpf)
+static void measure(struct run *r, double *pps, double *bps, double *cpf,
+		    double *dpf)
 {
 	pthread_t s, v;
 	uint64_t f0, b0, f1;
 	long long t0, t1;
-	double c0, c1;
+	double c0, c1, d0 = 0, d1 = 0;
 
 	r->stop = false;
 	r->rx_frames = r->rx_bytes = 0;
@@ -226,12 +233,17 @@ static void measure(struct run *r, double *pps, double *bps, double *cpf)
 	f0 = __atomic_load_n(&r->rx_frames, __ATOMIC_RELAXED);
 	b0 = __atomic_load_n(&r->rx_bytes, __ATOMIC_RELAXED);
 	t0 = ts_now_ms();
+	if (r->daemon)
+		d0 = daemon_cpu_us(r->daemon);
 	c0 = cpu_us(r->daemon);
 	usleep((useconds_t)(run_secs * 1e6));
 	c1 = cpu_us(r->daemon);
+	if (r->daemon)
+		d1 = daemon_cpu_us(r->daemon);
 	t1 = ts_now_ms();
 	f1 = __atomic_load_n(&r->rx_frames, __ATOMIC_RELAXED);
 	*cpf = f1 > f0 ? (c1 - c0) / (double)(f1 - f0) : 0;
+	*dpf = f1 > f0 ? (d1 - d0) / (double)(f1 - f0) : 0;
 	*pps = (double)(f1 - f0) * 1000.0 / (double)(t1 - t0);
 	*bps = (double)(__atomic_load_n(&r->rx_bytes, __ATOMIC_RELAXED) - b0) *
 	       8000.0 / (double)(t1 - t0);
@@ -299,7 +311,8 @@ static int wait_up(struct nf_peer *p, const char *ifname)
 int main(int argc, char **argv)
 {
 	static const char *const args[] = {"--types=vif", NULL};
-	double res[2][4][3]; /* [raw/xen][case][pps,bps,cpu us/frame] */
+	double res[2][4]
+		  [4]; /* [raw/xen][case][pps,bps,cpu us/frame,daemon's] */
 	static const char *const names[4] = {"tx 64 B", "rx 64 B",
 					     "tx 64 KiB GSO", "rx 64 KiB GSO"};
 	static const char *const keys[4] = {"tx64", "rx64", "txgso", "rxgso"};
@@ -350,7 +363,8 @@ int main(int argc, char **argv)
 		if (!want[c])
 			continue;
 
-		measure(&run, &res[0][c][0], &res[0][c][1], &res[0][c][2]);
+		measure(&run, &res[0][c][0], &res[0][c][1], &res[0][c][2],
+			&res[0][c][3]);
 		drain(&run);
 	}
 	close(fd);
@@ -403,7 +417,8 @@ int main(int argc, char **argv)
 				  .peer = &peer,
 				  .daemon = td.pid};
 
-		measure(&run, &res[1][c][0], &res[1][c][1], &res[1][c][2]);
+		measure(&run, &res[1][c][0], &res[1][c][1], &res[1][c][2],
+			&res[1][c][3]);
 		drain(&run);
 	}
 	nf.q[0].defer_push = false;
@@ -416,8 +431,8 @@ int main(int argc, char **argv)
 	xs_close(xs);
 	xsh_stop(xsh);
 
-	printf("%-16s %14s %14s %7s %20s\n", "", "raw tap", "xenbackd", "ratio",
-	       "CPU us/frame raw/xb");
+	printf("%-16s %14s %14s %7s %29s\n", "", "raw tap", "xenbackd", "ratio",
+	       "CPU us/frame raw/xb(daemon)");
 	for (int c = 0; c < 4; c++) {
 		bool gso = c >= 2;
 		double a = gso ? res[0][c][1] / 1e9 : res[0][c][0] / 1e6;
@@ -425,10 +440,11 @@ int main(int argc, char **argv)
 
 		if (!want[c])
 			continue;
-		printf("%-16s %10.3f %-3s %10.3f %-3s %7.2f %9.2f %9.2f\n",
+		printf("%-16s %10.3f %-3s %10.3f %-3s %7.2f %9.2f %9.2f "
+		       "(%6.2f)\n",
 		       names[c], a, gso ? "Gb/s" : "Mpps", b,
 		       gso ? "Gb/s" : "Mpps", a > 0 ? b / a : 0.0, res[0][c][2],
-		       res[1][c][2]);
+		       res[1][c][2], res[1][c][3]);
 	}
 	return r == 0 ? 0 : 1;
 }
