@@ -36,6 +36,7 @@ struct xb_device_core {
 	char token[32];		/* frontend state watch: "fe:<id>" */
 	char *fe_state_path;
 	bool fe_watched;
+	bool probe_ran;		/* probe was called, successfully or not */
 	bool probed;
 	bool prepared;
 	bool connected;
@@ -342,9 +343,10 @@ static void do_disconnect(struct xb_device_core *c)
 static void do_release(struct xb_device_core *c)
 {
 	do_disconnect(c);
-	if (c->probed || c->prepared)
+	/* free also undoes a probe or prepare that failed half way. */
+	if (c->probe_ran)
 		c->dev.ops->free(&c->dev);
-	c->probed = c->prepared = false;
+	c->probe_ran = c->probed = c->prepared = false;
 }
 
 void xb_dev_fatal(struct xb_device *dev, int err, const char *fmt, ...)
@@ -572,6 +574,7 @@ static void device_update_states(struct xb_device_core *c,
 
 	if (!c->probed) {
 		remove_error_node(c);
+		c->probe_ran = true;
 		if (run_hook(c, "probe", dev->ops->probe) < 0)
 			return;
 		c->probed = true;

@@ -62,6 +62,7 @@ struct xb_sim_dom {
 	size_t gnt_size;
 	struct xb_sim_gnt_entry *ents;
 	int32_t *pin_pid;
+	int32_t self_pid; /* ours, written into pin_pid: one getpid() per open */
 
 	pthread_mutex_t lock; /* act[] and the GTF_reading/writing bits */
 	struct xb_sim_act *act;
@@ -191,6 +192,7 @@ static int xb_sim_dom_open(struct xb_sim_plat *sp, unsigned int domid, int gfd,
 	}
 	d->ents = (struct xb_sim_gnt_entry *)((uint8_t *)d->gnt +
 					      XB_SIM_GNTTAB_ENTRIES_OFF);
+	d->self_pid = (int32_t)getpid();
 	d->pin_pid = (int32_t *)((uint8_t *)d->gnt +
 				 xb_sim_gnttab_pids_off(d->nr_entries));
 
@@ -323,10 +325,12 @@ static int xb_sim_pin(struct xb_sim_dom *d, xb_gref_t ref, bool writable,
 		}
 		act->frame = f;
 	}
-	act->pins++;
+	/* The guest side reclaims grants whose pinning process died. */
+	if (act->pins++ == 0)
+		__atomic_store_n(&d->pin_pid[ref], d->self_pid,
+				 __ATOMIC_RELAXED);
 	if (writable)
 		act->wpins++;
-	__atomic_store_n(&d->pin_pid[ref], (int32_t)getpid(), __ATOMIC_RELAXED);
 	*frame = act->frame;
 	return GNTST_okay;
 }
