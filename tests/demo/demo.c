@@ -19,8 +19,7 @@
 #include <xen/io/xenbus.h>
 
 #include "blkfront.h"
-#include "toolstack.h"
-#include "xs_harness.h"
+#include "fixture.h"
 
 #define DISK_MB 64
 #define T_MS 10000
@@ -57,10 +56,9 @@ static void pattern(uint8_t *buf, size_t len, uint64_t sector)
 
 int main(int argc, char **argv)
 {
-	struct xs_harness *xsh = NULL;
-	struct xs_handle *xs = NULL;
-	struct td_daemon td = { 0 };
-	struct sg_domain *sg = NULL;
+	struct sf fx = { 0 };
+	struct xs_handle *xs;
+	struct sg_domain *sg;
 	struct blkfront f = { 0 };
 	struct bf_opts o = { .nr_queues = 2, .ring_order = 2, .persistent = true };
 	struct ts_vbd v = { .domid = 1, .devid = 51712, .vdev = "xvda",
@@ -74,28 +72,20 @@ int main(int argc, char **argv)
 
 	t0 = ts_now_ms();
 	printf("xenbackd demo: a simulated guest's disk served by xenbackd\n\n");
-	r = xsh_start(&xsh);
-	if (r == -ENOENT) {
-		printf("SKIP: %s is missing: apt-get install xen-utils-4.17\n",
-		       XSH_XENSTORED);
+	r = sf_start(&fx, NULL);
+	if (r == 77)
 		return 77;
-	}
-	if (r < 0)
-		FAIL("xenstored: %s", strerror(-r));
+	if (r)
+		FAIL("starting xenstored and xenbackd");
+	xs = fx.xs;
 	say("xenstored (Debian's own) running without a hypervisor, socket %s",
-	    xsh_socket_path(xsh));
-	xs = xs_open(0);
-	if (!xs)
-		FAIL("xs_open: %s", strerror(errno));
-	if (td_start(&td, NULL) < 0)
-		FAIL("xenbackd did not start");
-	say("xenbackd running: pid %d, platform sim, log %s", (int)td.pid,
-	    td.log_path);
-
-	if (xsh_domain_create(xsh, 1) < 0 ||
-	    sg_domain_create(td.sim_dir, 1, 8192, 8192, &sg) < 0)
+	    xsh_socket_path(fx.xsh));
+	say("xenbackd running: pid %d, platform sim, log %s", (int)fx.td.pid,
+	    fx.td.log_path);
+	sg = sf_domain(&fx, 1, 8192, 8192);
+	if (!sg)
 		FAIL("creating guest domain 1");
-	snprintf(img, sizeof(img), "%s/disk.img", td.dir);
+	snprintf(img, sizeof(img), "%s/disk.img", fx.td.dir);
 	fd = open(img, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0 || ftruncate(fd, (off_t)DISK_MB << 20) < 0)
 		FAIL("disk image: %s", strerror(errno));
@@ -184,7 +174,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	snprintf(cmd, sizeof(cmd), "'%s' -s '%s' list",
 		 getenv("XB_CTL") ? getenv("XB_CTL") : "xenbackctl",
-		 td.ctl_path);
+		 fx.td.ctl_path);
 	if (system(cmd) != 0)
 		FAIL("xenbackctl");
 	printf("\n");
@@ -207,20 +197,10 @@ out:
 		bf_release(&f);
 	free(buf);
 	free(chk);
-	st = td_stop(&td);
-	if (td.dir[0])
-		say("xenbackd stopped (exit status %d)", st);
+	st = sf_stop(&fx);
+	say("xenbackd stopped (exit status %d)", st);
 	if (st != 0)
 		ret = 1;
-	sg_domain_destroy(sg);
-	if (xs)
-		xs_close(xs);
-	xsh_stop(xsh);
-	if (ret == 0 && td.dir[0]) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", td.dir);
-		if (system(cmd) != 0)
-			ret = 1;
-	}
 	printf("\ndemo: %s\n", ret ? "FAILED" : "OK");
 	return ret;
 }

@@ -15,48 +15,28 @@
 
 #include <xen/io/xenbus.h>
 
+#include "fixture.h"
 #include "minifront.h"
-#include "xs_harness.h"
 
 #define T_MS 10000
 
-struct fx {
-	struct xs_harness *xsh;
-	struct xs_handle *xs;
-	struct td_daemon td;
-	struct sg_domain *sg[8];
-	char img[320];
-};
-
-static struct fx fx;
-
-/* Returns 0, 77 (skip) or 1. */
+static struct sf fx;
+static char img[320];
 static char envpath[200], envarg[220];
 static const char *const args[] = { envarg, NULL };
 
+/* Returns 0, 77 (skip) or 1. */
 static int fx_start(void)
 {
-	int r = xsh_start(&fx.xsh), fd;
+	int r, fd;
 
-	if (r == -ENOENT) {
-		printf("SKIP: %s is not installed (apt-get install "
-		       "xen-utils-4.17)\n",
-		       XSH_XENSTORED);
-		return 77;
-	}
-	if (r < 0) {
-		fprintf(stderr, "xenstored harness: %s\n", strerror(-r));
-		return 1;
-	}
-	fx.xs = xs_open(0);
-	if (!fx.xs)
-		return 1;
 	snprintf(envpath, sizeof(envpath), "/tmp/xb-env-%d", (int)getpid());
 	snprintf(envarg, sizeof(envarg), "--env-file=%s", envpath);
-	if (td_start(&fx.td, args) < 0)
-		return 1;
-	snprintf(fx.img, sizeof(fx.img), "%s/disk.img", fx.td.dir);
-	fd = open(fx.img, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	r = sf_start(&fx, args);
+	if (r)
+		return r;
+	snprintf(img, sizeof(img), "%s/disk.img", fx.td.dir);
+	fd = open(img, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0 || ftruncate(fd, 16 << 20) < 0)
 		return 1;
 	close(fd);
@@ -65,34 +45,7 @@ static int fx_start(void)
 
 static struct sg_domain *fx_domain(unsigned int domid)
 {
-	struct sg_domain *sg;
-
-	if (xsh_domain_create(fx.xsh, domid) < 0)
-		return NULL;
-	if (sg_domain_create(fx.td.sim_dir, domid, 512, 1024, &sg) < 0)
-		return NULL;
-	fx.sg[domid] = sg;
-	return sg;
-}
-
-/* Stops everything; returns the daemon's exit status. */
-static int fx_stop(void)
-{
-	int st = td_stop(&fx.td);
-
-	for (unsigned int i = 0; i < 8; i++)
-		sg_domain_destroy(fx.sg[i]);
-	if (fx.xs)
-		xs_close(fx.xs);
-	xsh_stop(fx.xsh);
-	if (st == 0) {
-		char cmd[400];
-
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx.td.dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "cleanup of %s failed\n", fx.td.dir);
-	}
-	return st;
+	return sf_domain(&fx, domid, 512, 1024);
 }
 
 static struct ts_vbd vbd(unsigned int domid, unsigned int devid)
@@ -101,7 +54,7 @@ static struct ts_vbd vbd(unsigned int domid, unsigned int devid)
 		.domid = domid,
 		.devid = devid,
 		.vdev = "xvda",
-		.target = fx.img,
+		.target = img,
 		.discard_enable = -1,
 		.script = true,
 	};
@@ -531,13 +484,13 @@ int main(int argc, char **argv)
 			continue;
 		r = fx_start();
 		if (r) {
-			fx_stop();
+			sf_stop(&fx);
 			return r;
 		}
 		r = cases[i].fn();
 		if (r)
 			td_dump_log(&fx.td);
-		st = fx_stop();
+		st = sf_stop(&fx);
 		if (st != 0) {
 			fprintf(stderr, "daemon exit status %d\n", st);
 			r = 1;
