@@ -63,6 +63,11 @@ struct blkback_engine_ops {
 #define BLKBACK_POLL_NS 0
 #endif
 
+/* Largest batch of requests handed to the engine in one commit. */
+#ifndef BLKBACK_COMMIT_MAX
+#define BLKBACK_COMMIT_MAX 16
+#endif
+
 extern const struct blkback_engine_ops blkback_uring_engine;
 extern const struct blkback_engine_ops blkback_aio_engine;
 extern const struct blkback_engine_ops blkback_null_engine;

@@ -549,11 +549,31 @@ static void queue_broken(struct blkback_queue *q, const char *why,
 	xb_dev_fatal_async(q->bd->dev, msg);
 }
 
-/* Copy out and handle what the ring holds. */
+static void queue_commit(struct blkback_queue *q)
+{
+	int err;
+
+	if (!q->queued)
+		return;
+	err = q->eng->commit(q);
+	if (err)
+		dev_warn_errno(q, err, "%s: submit", q->eng->name);
+}
+
+/*
+ * Copy out and handle what the ring holds. The I/O goes to the kernel in
+ * batches that start small and double (1, 2, 4, ... up to
+ * BLKBACK_COMMIT_MAX): the device starts on the first request while we
+ * prepare the others, instead of waiting for the whole ring to be mapped
+ * and submitted (a frontend that got 32 responses at once sends 32
+ * requests at once; submitting them as one batch costs the first request
+ * the kernel's time for all 32 and keeps the convoy going).
+ */
 static void queue_consume(struct blkback_queue *q)
 {
 	RING_IDX rc, rp, pvt;
 	unsigned int size = q->ring_size;
+	unsigned int batch = 1;
 
 	if (q->dead || q->stopping || q->exclusive)
 		return;
@@ -589,18 +609,12 @@ static void queue_consume(struct blkback_queue *q)
 		}
 		if (q->exclusive)
 			break;
+		if (q->queued >= batch) {
+			queue_commit(q);
+			if (batch < BLKBACK_COMMIT_MAX)
+				batch *= 2;
+		}
 	}
-}
-
-static void queue_commit(struct blkback_queue *q)
-{
-	int err;
-
-	if (!q->queued)
-		return;
-	err = q->eng->commit(q);
-	if (err)
-		dev_warn_errno(q, err, "%s: submit", q->eng->name);
 }
 
 static uint64_t now_ns(void)
