@@ -45,6 +45,10 @@ struct blkback_engine_ops {
 	int (*fd)(struct blkback_queue *q);
 	int (*submit_rw)(struct blkback_queue *q, struct blkback_req *r);
 	int (*submit_fsync)(struct blkback_queue *q, struct blkback_req *r);
+	/* Optional: punch a hole of r->disc_len bytes at r->offset in a
+	 * regular file, off the worker thread. NULL: the queue does it
+	 * synchronously. */
+	int (*submit_discard)(struct blkback_queue *q, struct blkback_req *r);
 	/* Hand queued operations to the kernel. Returns 0 or -errno. */
 	int (*commit)(struct blkback_queue *q);
 	/* Complete what has finished; wait for at least one if wait. */
@@ -95,6 +99,7 @@ enum blkback_req_state {
 	BLKBACK_REQ_FREE,
 	BLKBACK_REQ_IO,      /* read/write in the engine */
 	BLKBACK_REQ_FSYNC,   /* flush in the engine */
+	BLKBACK_REQ_DISCARD, /* punch-hole in the engine */
 };
 
 /* One request in flight; ring-size of them per queue. */
@@ -111,6 +116,7 @@ struct blkback_req {
 	uint64_t offset;    /* bytes */
 	uint32_t len;       /* bytes left to transfer */
 	uint32_t done;      /* bytes transferred so far */
+	uint64_t disc_len;  /* discard: bytes */
 	/* Non-persistent data mapping: one contiguous range. */
 	void *map_addr;
 	unsigned int map_count;

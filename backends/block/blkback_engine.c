@@ -6,6 +6,7 @@
  * here is shared between threads.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <liburing.h>
 #include <libaio.h>
 #include <stdlib.h>
@@ -120,6 +121,23 @@ static int uring_submit_fsync(struct blkback_queue *q, struct blkback_req *r)
 	return 0;
 }
 
+/* io_uring runs fallocate in its own worker threads (io-wq): a punch-hole
+ * that takes long does not hold up the ring. */
+static int uring_submit_discard(struct blkback_queue *q,
+				struct blkback_req *r)
+{
+	struct uring_priv *u = q->eng_priv;
+	struct io_uring_sqe *sqe = uring_sqe(u);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_fallocate(sqe, q->bd->fd,
+				FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				(off_t)r->offset, (off_t)r->disc_len);
+	io_uring_sqe_set_data(sqe, r);
+	return 0;
+}
+
 static int uring_commit(struct blkback_queue *q)
 {
 	struct uring_priv *u = q->eng_priv;
@@ -168,6 +186,7 @@ const struct blkback_engine_ops blkback_uring_engine = {
 	.fd = uring_fd,
 	.submit_rw = uring_submit_rw,
 	.submit_fsync = uring_submit_fsync,
+	.submit_discard = uring_submit_discard,
 	.commit = uring_commit,
 	.reap = uring_reap,
 };

@@ -145,6 +145,21 @@ static int eng_submit_fsync(struct blkback_queue *q, struct blkback_req *r)
 	return err;
 }
 
+static int eng_submit_discard(struct blkback_queue *q, struct blkback_req *r)
+{
+	int err;
+
+	r->state = BLKBACK_REQ_DISCARD;
+	q->eng_inflight++;
+	q->queued++;
+	err = q->eng->submit_discard(q, r);
+	if (err) {
+		q->eng_inflight--;
+		q->queued--;
+	}
+	return err;
+}
+
 /* Skip n transferred bytes at the front of the iovec (a short transfer). */
 static void iov_advance(struct blkback_req *r, size_t n)
 {
@@ -167,12 +182,18 @@ void blkback_io_done(struct blkback_req *r, int res)
 
 	q->eng_inflight--;
 	if (res < 0) {
-		if (res != -EOPNOTSUPP)
-			dev_warn_errno(q, res, "%s at %llu+%u",
-				       r->state == BLKBACK_REQ_FSYNC ?
-					       "flush" :
-				       r->write ? "write" : "read",
-				       (unsigned long long)r->offset, r->len);
+		if (res != -EOPNOTSUPP) {
+			bool disc = r->state == BLKBACK_REQ_DISCARD;
+
+			dev_warn_errno(q, res, "%s at %llu+%llu",
+				       r->state == BLKBACK_REQ_FSYNC ? "flush" :
+				       disc	 ? "discard" :
+				       r->write ? "write" :
+						  "read",
+				       (unsigned long long)r->offset,
+				       (unsigned long long)(disc ? r->disc_len :
+								   r->len));
+		}
 		req_finish(q, r, res);
 		return;
 	}
@@ -408,14 +429,31 @@ err_put:
 
 /* ---- discard ---- */
 
-static int do_discard(struct blkback_queue *q, const struct blkback_preq *p)
+/*
+ * Files: a punch-hole through the engine when it can run one off this
+ * thread (io_uring's fallocate), else here. Block devices: BLKDISCARD is
+ * an ioctl that io_uring cannot issue before Linux 6.12
+ * (BLOCK_URING_CMD_DISCARD), so it runs here, synchronously: discards are
+ * rare next to reads and writes, and the kernel only queues the discard
+ * bios (it waits for them, as Linux's blkback does in its own thread).
+ * Returns 1 if the request went to the engine, else 0 or -errno.
+ */
+static int do_discard(struct blkback_queue *q, struct blkback_req *r,
+		      const struct blkback_preq *p)
 {
 	struct blkback_dev *bd = q->bd;
 	uint64_t off = p->sector << SECTOR_SHIFT;
 	uint64_t len = p->nr_sectors << SECTOR_SHIFT;
+	int err;
 
 	if (!len)
 		return 0;
+	if (!bd->is_blkdev && q->eng->submit_discard) {
+		r->offset = off;
+		r->disc_len = len;
+		err = eng_submit_discard(q, r);
+		return err ? err : 1;
+	}
 	if (bd->is_blkdev) {
 		uint64_t range[2] = { off, len };
 		bool secure = bd->discard_secure &&
@@ -457,6 +495,7 @@ static void queue_handle(struct blkback_queue *q, const void *entry)
 	r->fsync_after = false;
 	r->done = 0;
 	r->len = 0;
+	r->disc_len = 0;
 	r->offset = 0;
 	r->iovcnt = 0;
 	r->nr_pg = 0;
@@ -470,7 +509,9 @@ static void queue_handle(struct blkback_queue *q, const void *entry)
 
 	switch (p.io_op) {
 	case BLKIF_OP_DISCARD:
-		err = do_discard(q, &p);
+		err = do_discard(q, r, &p);
+		if (err == 1)
+			return;
 		goto finish;
 	case BLKIF_OP_FLUSH_DISKCACHE:
 	case BLKIF_OP_WRITE_BARRIER:
