@@ -11,8 +11,11 @@
  * ratio (b)/(a), and the CPU time the whole path (this process's threads
  * and the daemon's) spent per frame that arrived: on a loaded machine the
  * throughput ratio follows whoever gets the CPUs, the cost per frame does
- * not.  Usage: bench_net [seconds per run, default 2] [case...]
- * with cases tx64, rx64, txgso, rxgso (default: all four).
+ * not.  Usage: bench_net [seconds per run, default 2] [repetitions,
+ * default 3] [case...] with cases tx64, rx64, txgso, rxgso (default: all
+ * four). Both setups stay up for the whole run; each repetition runs raw
+ * and xenbackd back to back (order swapped every repetition) and the
+ * medians are printed, since the machine may be shared.
  * Exit 0, 1 on a setup failure, 77 when the machine lacks what it needs.
  */
 #include <errno.h>
@@ -308,28 +311,79 @@ static int wait_up(struct nf_peer *p, const char *ifname)
 	return -ETIMEDOUT;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Median of v[0..n) (sorts v). */
+static double median(double *v, unsigned int n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static double loadavg(void)
+{
+	double l = 0;
+	FILE *f = fopen("/proc/loadavg", "r");
+
+	if (f && fscanf(f, "%lf", &l) != 1)
+		l = 0;
+	if (f)
+		fclose(f);
+	return l;
+}
+
+#define MAX_REPS 15
+
 int main(int argc, char **argv)
 {
 	static const char *const args[] = {"--types=vif", NULL};
-	double res[2][4]
-		  [4]; /* [raw/xen][case][pps,bps,cpu us/frame,daemon's] */
+	/* [rep][raw/xen][case][pps,bps,cpu us/frame,daemon's] */
+	static double res[MAX_REPS][2][4][4];
 	static const char *const names[4] = {"tx 64 B", "rx 64 B",
 					     "tx 64 KiB GSO", "rx 64 KiB GSO"};
 	static const char *const keys[4] = {"tx64", "rx64", "txgso", "rxgso"};
-	bool want[4] = {argc <= 2, argc <= 2, argc <= 2, argc <= 2};
-	struct nf_peer peer;
+	bool want[4] = {true, true, true, true}, some = false;
+	struct nf_peer rawpeer, peer;
 	struct netfront nf;
 	struct nf_opts o = {.domid = 1, .devid = 0};
 	char ifname[16], ns[32], be[128];
-	int fd, r;
+	unsigned int reps = 3;
+	double load0, load1;
+	int fd, r, a = 1;
 
-	if (argc > 1)
-		run_secs = atof(argv[1]);
-	for (int i = 2; i < argc; i++) {
-		for (int c = 0; c < 4; c++)
-			if (!strcmp(argv[i], keys[c]))
-				want[c] = true;
+	if (a < argc && strspn(argv[a], "0123456789.") == strlen(argv[a]))
+		run_secs = atof(argv[a++]);
+	if (a < argc && strspn(argv[a], "0123456789") == strlen(argv[a])) {
+		reps = (unsigned int)atoi(argv[a++]);
+		if (reps < 1 || reps > MAX_REPS) {
+			fprintf(stderr, "repetitions: 1..%d\n", MAX_REPS);
+			return 1;
+		}
 	}
+	for (int c = 0; c < 4 && a < argc; c++)
+		want[c] = false;
+	for (; a < argc; a++) {
+		bool known = false;
+
+		for (int c = 0; c < 4; c++) {
+			if (!strcmp(argv[a], keys[c]))
+				want[c] = known = true;
+		}
+		if (!known) {
+			fprintf(stderr, "usage: bench_net [seconds] "
+					"[repetitions] [tx64|rx64|txgso|rxgso]...\n");
+			return 1;
+		}
+	}
+	for (int c = 0; c < 4; c++)
+		some |= want[c];
+	if (!some)
+		return 1;
 	memset(res, 0, sizeof(res));
 	if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK) < 0) {
 		printf("SKIP: needs root and /dev/net/tun\n");
@@ -341,48 +395,39 @@ int main(int argc, char **argv)
 		       strerror(errno));
 		return 77;
 	}
-	snprintf(ifname, sizeof(ifname), "xbb%d", (int)getpid());
-	snprintf(ns, sizeof(ns), "xbbench%d", (int)getpid());
 
-	/* (a) raw tap */
+	/* (a) raw tap, its peer in namespace ...a */
+	snprintf(ifname, sizeof(ifname), "xbb%d", (int)getpid());
+	snprintf(ns, sizeof(ns), "xbbench%da", (int)getpid());
 	fd = raw_tap(ifname);
 	if (fd < 0) {
 		printf("SKIP: cannot create a tap: %s\n", strerror(-fd));
 		return 77;
 	}
-	r = nf_peer_open(&peer, ns, ifname);
-	if (r < 0 || wait_up(&peer, ifname) < 0) {
+	r = nf_peer_open(&rawpeer, ns, ifname);
+	if (r < 0 || wait_up(&rawpeer, ifname) < 0) {
 		printf("SKIP: network namespace: %s\n", strerror(-r));
-		nf_peer_close(&peer);
+		nf_peer_close(&rawpeer);
 		return 77;
 	}
-	for (int c = 0; c < 4; c++) {
-		struct run run = {
-		    .tx = !(c & 1), .gso = c >= 2, .tapfd = fd, .peer = &peer};
 
-		if (!want[c])
-			continue;
-
-		measure(&run, &res[0][c][0], &res[0][c][1], &res[0][c][2],
-			&res[0][c][3]);
-		drain(&run);
-	}
-	close(fd);
-	nf_peer_close(&peer);
-
-	/* (b) through xenbackd */
+	/* (b) through xenbackd, its peer in namespace ...b; both stay up so
+	 * that the runs can alternate. */
 	r = xsh_start(&xsh);
 	if (r == -ENOENT) {
 		printf("SKIP: %s is not installed\n", XSH_XENSTORED);
+		nf_peer_close(&rawpeer);
 		return 77;
 	}
 	xs = r < 0 ? NULL : xs_open(0);
 	if (!xs || td_start(&td, args) < 0 || xsh_domain_create(xsh, 1) < 0 ||
 	    sg_domain_create(td.sim_dir, 1, 2048, 2048, &sg) < 0) {
 		fprintf(stderr, "setup failed\n");
+		nf_peer_close(&rawpeer);
 		return 1;
 	}
 	snprintf(ifname, sizeof(ifname), "xbv%d", (int)getpid());
+	snprintf(ns, sizeof(ns), "xbbench%db", (int)getpid());
 	o.vifname = ifname;
 	snprintf(be, sizeof(be), "/local/domain/0/backend/vif/1/0");
 	if (nf_vif_add(xs, &o) ||
@@ -390,38 +435,59 @@ int main(int argc, char **argv)
 	    nf_vif_hotplug(xs, &o) || nf_peer_open(&peer, ns, ifname) < 0) {
 		fprintf(stderr, "vif setup failed\n");
 		td_dump_log(&td);
+		nf_peer_close(&rawpeer);
 		return 1;
 	}
 	nf_init(&nf, sg, xs, &o);
 	if (nf_connect(&nf, T_MS) || wait_up(&peer, ifname)) {
 		fprintf(stderr, "connect failed\n");
 		td_dump_log(&td);
+		nf_peer_close(&rawpeer);
 		return 1;
 	}
 	nf.q[0].defer_push = true;
-	for (int c = 0; c < 4; c++) {
-		static uint8_t f[70000];
-		struct virtio_net_hdr h;
 
-		if (!want[c])
-			continue;
-		/* The guest's tx pages hold the frame's head once and for
-		 * all: netfront grants the skb's pages, it copies nothing. */
-		make_frame(f, c >= 2, &h);
-		for (unsigned int i = 0; i < NF_TX_SIZE; i++)
-			memcpy(nf.q[0].txbuf[i], f, 4096);
-		struct run run = {.xen = true,
-				  .tx = !(c & 1),
-				  .gso = c >= 2,
-				  .q = &nf.q[0],
-				  .peer = &peer,
-				  .daemon = td.pid};
+	/* Raw and xenbackd back to back for each case, the order swapped
+	 * every repetition, so that both see the same machine load. */
+	load0 = loadavg();
+	for (unsigned int rep = 0; rep < reps; rep++) {
+		for (int c = 0; c < 4; c++) {
+			if (!want[c])
+				continue;
+			for (int k = 0; k < 2; k++) {
+				int xen = k ^ (int)(rep & 1);
+				struct run run = {.xen = xen,
+						  .tx = !(c & 1),
+						  .gso = c >= 2,
+						  .tapfd = fd,
+						  .q = &nf.q[0],
+						  .peer = xen ? &peer : &rawpeer,
+						  .daemon = xen ? td.pid : 0};
+				double *m = res[rep][xen][c];
 
-		measure(&run, &res[1][c][0], &res[1][c][1], &res[1][c][2],
-			&res[1][c][3]);
-		drain(&run);
+				if (xen) {
+					static uint8_t f[70000];
+					struct virtio_net_hdr h;
+
+					/* The guest's tx pages hold the
+					 * frame's head once and for all:
+					 * netfront grants the skb's pages,
+					 * it copies nothing. */
+					make_frame(f, c >= 2, &h);
+					for (unsigned int i = 0; i < NF_TX_SIZE;
+					     i++)
+						memcpy(nf.q[0].txbuf[i], f,
+						       4096);
+				}
+				measure(&run, &m[0], &m[1], &m[2], &m[3]);
+				drain(&run);
+			}
+		}
 	}
+	load1 = loadavg();
 	nf.q[0].defer_push = false;
+	close(fd);
+	nf_peer_close(&rawpeer);
 	nf_close(&nf, T_MS);
 	nf_vif_remove(xs, &o, T_MS);
 	nf_release(&nf);
@@ -431,20 +497,37 @@ int main(int argc, char **argv)
 	xs_close(xs);
 	xsh_stop(xsh);
 
-	printf("%-16s %14s %14s %7s %29s\n", "", "raw tap", "xenbackd", "ratio",
-	       "CPU us/frame raw/xb(daemon)");
+	printf("%u x %.1f s per case, raw and xenbackd alternating; medians "
+	       "(ratio: median of each repetition's, [min max]); load "
+	       "average %.2f -> %.2f on %ld CPUs\n",
+	       reps, run_secs, load0, load1, sysconf(_SC_NPROCESSORS_ONLN));
+	printf("%-14s %13s %13s %5s %11s %17s %17s\n", "", "raw tap",
+	       "xenbackd", "ratio", "", "CPU us/frame: raw",
+	       "xb (daemon)");
 	for (int c = 0; c < 4; c++) {
 		bool gso = c >= 2;
-		double a = gso ? res[0][c][1] / 1e9 : res[0][c][0] / 1e6;
-		double b = gso ? res[1][c][1] / 1e9 : res[1][c][0] / 1e6;
+		int m = gso ? 1 : 0;
+		double scale = gso ? 1e9 : 1e6, v[2][MAX_REPS], rat[MAX_REPS],
+		       cpu[3][MAX_REPS], lo = 1e9, hi = 0;
 
 		if (!want[c])
 			continue;
-		printf("%-16s %10.3f %-3s %10.3f %-3s %7.2f %9.2f %9.2f "
-		       "(%6.2f)\n",
-		       names[c], a, gso ? "Gb/s" : "Mpps", b,
-		       gso ? "Gb/s" : "Mpps", a > 0 ? b / a : 0.0, res[0][c][2],
-		       res[1][c][2], res[1][c][3]);
+		for (unsigned int i = 0; i < reps; i++) {
+			v[0][i] = res[i][0][c][m] / scale;
+			v[1][i] = res[i][1][c][m] / scale;
+			rat[i] = v[0][i] > 0 ? v[1][i] / v[0][i] : 0;
+			lo = rat[i] < lo ? rat[i] : lo;
+			hi = rat[i] > hi ? rat[i] : hi;
+			cpu[0][i] = res[i][0][c][2];
+			cpu[1][i] = res[i][1][c][2];
+			cpu[2][i] = res[i][1][c][3];
+		}
+		printf("%-14s %8.3f %-4s %8.3f %-4s %5.2f [%4.2f %4.2f] %17.2f "
+		       "%8.2f (%6.2f)\n",
+		       names[c], median(v[0], reps), gso ? "Gb/s" : "Mpps",
+		       median(v[1], reps), gso ? "Gb/s" : "Mpps",
+		       median(rat, reps), lo, hi, median(cpu[0], reps),
+		       median(cpu[1], reps), median(cpu[2], reps));
 	}
 	return r == 0 ? 0 : 1;
 }
