@@ -375,8 +375,9 @@ int main(int argc, char **argv)
 				want[c] = known = true;
 		}
 		if (!known) {
-			fprintf(stderr, "usage: bench_net [seconds] "
-					"[repetitions] [tx64|rx64|txgso|rxgso]...\n");
+			fprintf(stderr,
+				"usage: bench_net [seconds] "
+				"[repetitions] [tx64|rx64|txgso|rxgso]...\n");
 			return 1;
 		}
 	}
@@ -461,7 +462,8 @@ int main(int argc, char **argv)
 						  .gso = c >= 2,
 						  .tapfd = fd,
 						  .q = &nf.q[0],
-						  .peer = xen ? &peer : &rawpeer,
+						  .peer =
+						      xen ? &peer : &rawpeer,
 						  .daemon = xen ? td.pid : 0};
 				double *m = res[rep][xen][c];
 
@@ -502,8 +504,7 @@ int main(int argc, char **argv)
 	       "average %.2f -> %.2f on %ld CPUs\n",
 	       reps, run_secs, load0, load1, sysconf(_SC_NPROCESSORS_ONLN));
 	printf("%-14s %13s %13s %5s %11s %17s %17s\n", "", "raw tap",
-	       "xenbackd", "ratio", "", "CPU us/frame: raw",
-	       "xb (daemon)");
+	       "xenbackd", "ratio", "", "CPU us/frame: raw", "xb (daemon)");
 	for (int c = 0; c < 4; c++) {
 		bool gso = c >= 2;
 		int m = gso ? 1 : 0;
