@@ -26,6 +26,12 @@ struct uring_priv {
 
 static int uring_init(struct blkback_queue *q, unsigned int depth)
 {
+	static const unsigned int flags[] = {
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN |
+			IORING_SETUP_TASKRUN_FLAG,
+		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+		0,
+	};
 	struct uring_priv *u = calloc(1, sizeof(*u));
 	struct io_uring_params p;
 	int err;
@@ -34,15 +40,22 @@ static int uring_init(struct blkback_queue *q, unsigned int depth)
 		return -ENOMEM;
 	q->eng_priv = u;
 	/*
-	 * The worker is the only submitter. No COOP/DEFER_TASKRUN: the
-	 * worker sleeps in epoll_wait on the ring fd, and completions must
-	 * be posted without the worker entering the ring first.
+	 * The worker is the only submitter (SINGLE_ISSUER, 6.0). COOP_TASKRUN
+	 * (5.19): a completion that arrives while the worker runs does not
+	 * interrupt it (an IPI, a VM exit in a guest) but is posted at its
+	 * next syscall; a sleeping worker is still woken. TASKRUN_FLAG shows
+	 * such pending completions to ready() (the optional busy-poll, which
+	 * makes no syscall). Older kernels refuse the flags with EINVAL:
+	 * retry with fewer. Not DEFER_TASKRUN: completions would be posted
+	 * only inside io_uring_enter(GETEVENTS), and a worker asleep in
+	 * epoll_wait on the ring fd is not reliably woken for them (it
+	 * would take a registered eventfd, its read and one more
+	 * io_uring_enter per wake-up).
 	 */
-	memset(&p, 0, sizeof(p));
-	p.flags = IORING_SETUP_SINGLE_ISSUER;
-	err = io_uring_queue_init_params(depth, &u->ring, &p);
-	if (err == -EINVAL) {
+	err = -EINVAL;
+	for (unsigned int i = 0; err == -EINVAL && i < 3; i++) {
 		memset(&p, 0, sizeof(p));
+		p.flags = flags[i];
 		err = io_uring_queue_init_params(depth, &u->ring, &p);
 	}
 	if (err)
@@ -160,6 +173,9 @@ static int uring_reap(struct blkback_queue *q, bool wait)
 		err = io_uring_wait_cqe(&u->ring, &cqe);
 		if (err)
 			return err;
+	} else if (IO_URING_READ_ONCE(*u->ring.sq.kflags) &
+		   IORING_SQ_TASKRUN) {
+		io_uring_get_events(&u->ring); /* post deferred completions */
 	}
 	while (io_uring_peek_cqe(&u->ring, &cqe) == 0) {
 		struct blkback_req *r = io_uring_cqe_get_data(cqe);
@@ -175,7 +191,8 @@ static bool uring_ready(struct blkback_queue *q)
 {
 	struct uring_priv *u = q->eng_priv;
 
-	return io_uring_cq_ready(&u->ring) != 0;
+	return io_uring_cq_ready(&u->ring) != 0 ||
+	       (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_TASKRUN);
 }
 
 const struct blkback_engine_ops blkback_uring_engine = {
