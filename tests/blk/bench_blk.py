@@ -16,6 +16,9 @@ by the I/Os done:
            "other": what else ran meanwhile (noise; the host has 2 vCPUs).
 The backend's cost to compare with fio's is dmn/io vs fio/io (dmn/fio);
 the frontend is the guest's, which fio has no counterpart for.
+
+DAEMON2=/path/to/another/xenbackd adds its runs (same cases, alternating
+with the others) in the last columns: before/after comparisons in one go.
 """
 import json
 import os
@@ -27,6 +30,7 @@ import time
 
 B, FILE, T = sys.argv[1], sys.argv[2], int(sys.argv[3])
 REPEAT = int(os.environ.get("REPEAT", "3"))
+DAEMON2 = os.environ.get("DAEMON2")
 BENCH = os.path.join(B, "tests/blk/bench_blk")
 CASES = [
     ("randread", 4096, 1),
@@ -71,10 +75,14 @@ def run_fio(pattern, bs, qd):
             "cpu_us": cpu * 1e6 / ios, "other": (m1 - m0 - cpu) / el}
 
 
-def run_xbd(pattern, bs, qd, extra=()):
+def run_xbd(pattern, bs, qd, extra=(), daemon=None):
+    env = dict(os.environ)
+    if daemon:
+        env["XB_DAEMON"] = daemon
     out = subprocess.run(
         [BENCH, FILE, pattern, str(bs), str(qd), str(T), "--log-level=warn"]
-        + list(extra), check=True, capture_output=True, text=True).stdout
+        + list(extra), check=True, capture_output=True, text=True,
+        env=env).stdout
     f = out.strip().splitlines()[-1].split()
     iops = float(f[3])
     return {"iops": iops, "mbps": float(f[4]), "dmn_us": float(f[5]),
@@ -92,20 +100,28 @@ print("fio and xenbackd+simulated blkfront on %s, O_DIRECT, %d s x %d "
 hdr = ("%-9s %6s %3s | %8s %7s %6s | %8s %7s %6s %6s | %5s %7s | %5s %5s"
        % ("pattern", "bs", "qd", "fio IOPS", "MB/s", "cpu", "xbd IOPS",
           "MB/s", "dmn", "fe", "ratio", "dmn/fio", "oth-a", "oth-b"))
+if DAEMON2:
+    hdr += " | %8s %6s %5s" % ("D2 IOPS", "dmn", "ratio")
 print(hdr)
 print("-" * len(hdr))
 for pattern, bs, qd in CASES:
-    fa, xb = [], []
+    fa, xb, x2 = [], [], []
     for _ in range(REPEAT):
         fa.append(run_fio(pattern, bs, qd))
         xb.append(run_xbd(pattern, bs, qd))
+        if DAEMON2:
+            x2.append(run_xbd(pattern, bs, qd, daemon=DAEMON2))
     a_iops, b_iops = med(fa, "iops"), med(xb, "iops")
     a_cpu, b_dmn = med(fa, "cpu_us"), med(xb, "dmn_us")
-    print("%-9s %6d %3d | %8.0f %7.1f %6.2f | %8.0f %7.1f %6.2f %6.2f | "
-          "%5.2f %7.2f | %5.2f %5.2f"
-          % (pattern, bs, qd, a_iops, med(fa, "mbps"), a_cpu, b_iops,
-             med(xb, "mbps"), b_dmn, med(xb, "fe_us"), b_iops / a_iops,
-             b_dmn / a_cpu, med(fa, "other"), med(xb, "other")))
+    line = ("%-9s %6d %3d | %8.0f %7.1f %6.2f | %8.0f %7.1f %6.2f %6.2f | "
+            "%5.2f %7.2f | %5.2f %5.2f"
+            % (pattern, bs, qd, a_iops, med(fa, "mbps"), a_cpu, b_iops,
+               med(xb, "mbps"), b_dmn, med(xb, "fe_us"), b_iops / a_iops,
+               b_dmn / a_cpu, med(fa, "other"), med(xb, "other")))
+    if DAEMON2:
+        line += " | %8.0f %6.2f %5.2f" % (med(x2, "iops"), med(x2, "dmn_us"),
+                                          med(x2, "iops") / a_iops)
+    print(line)
     sys.stdout.flush()
 
 if os.environ.get("NULL", "1") != "0":
