@@ -104,7 +104,7 @@ int main(int argc, char **argv)
 	unsigned int bs, qd, secs, nq = 1;
 	const char *dargs[32];
 	int nd = 0;
-	struct bt t;
+	struct sf t;
 	struct ts_vbd v = { .domid = 1, .devid = 51712, .vdev = "xvda",
 			    .discard_enable = -1, .script = true };
 	struct bf_opts o = { .persistent = true };
@@ -145,12 +145,12 @@ int main(int argc, char **argv)
 	if (o.ring_order && o.nr_queues > 1)
 		o.ring_order = 1;
 
-	r = bt_start(&t, dargs);
+	r = sf_start(&t, dargs);
 	if (r)
 		return r;
 	v.target = file;
 	if (!bt_domain(&t, 1, o.pool_pages + 256) || bt_add_vbd(&t, &v)) {
-		bt_stop(&t);
+		sf_stop(&t);
 		return 1;
 	}
 	bt_paths(&v, be, fe);
@@ -158,7 +158,7 @@ int main(int argc, char **argv)
 	if (r) {
 		fprintf(stderr, "bf_connect: %s\n", strerror(-r));
 		td_dump_log(&t.td);
-		bt_stop(&t);
+		sf_stop(&t);
 		return 1;
 	}
 	span = f.sectors * 512 / bs;
@@ -227,5 +227,5 @@ int main(int argc, char **argv)
 	for (unsigned int i = 0; i < qd; i++)
 		free(slots[i].buf);
 	free(slots);
-	return bt_stop(&t) ? 1 : 0;
+	return sf_stop(&t) ? 1 : 0;
 }

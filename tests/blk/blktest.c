@@ -20,76 +20,6 @@ uint64_t bt_rand(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
-int bt_start(struct bt *t, const char *const *daemon_args)
-{
-	int r;
-
-	memset(t, 0, sizeof(*t));
-	r = xsh_start(&t->xsh);
-	if (r == -ENOENT) {
-		printf("SKIP: %s is not installed\n", XSH_XENSTORED);
-		return 77;
-	}
-	if (r < 0) {
-		fprintf(stderr, "xenstored harness: %s\n", strerror(-r));
-		return 1;
-	}
-	t->xs = xs_open(0);
-	if (!t->xs) {
-		fprintf(stderr, "xs_open: %s\n", strerror(errno));
-		return 1;
-	}
-	r = td_start(&t->td, daemon_args);
-	if (r < 0) {
-		fprintf(stderr, "starting xenbackd: %s\n", strerror(-r));
-		return 1;
-	}
-	t->started = true;
-	return 0;
-}
-
-int bt_stop(struct bt *t)
-{
-	int st = t->started ? td_stop(&t->td) : 0;
-
-	for (unsigned int i = 0; i < 8; i++)
-		sg_domain_destroy(t->sg[i]);
-	if (t->xs)
-		xs_close(t->xs);
-	xsh_stop(t->xsh);
-	if (st == 0 && t->td.dir[0]) {
-		char cmd[400];
-
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->td.dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "cleanup of %s failed\n", t->td.dir);
-	} else if (st) {
-		fprintf(stderr, "xenbackd exit status %d; kept %s\n", st,
-			t->td.dir);
-	}
-	return st;
-}
-
-struct sg_domain *bt_domain(struct bt *t, unsigned int domid,
-			    unsigned int nr_frames)
-{
-	struct sg_domain *sg;
-	int r;
-
-	r = xsh_domain_create(t->xsh, domid);
-	if (r < 0) {
-		fprintf(stderr, "xsh_domain_create: %s\n", strerror(-r));
-		return NULL;
-	}
-	r = sg_domain_create(t->td.sim_dir, domid, nr_frames, 65536, &sg);
-	if (r < 0) {
-		fprintf(stderr, "sg_domain_create: %s\n", strerror(-r));
-		return NULL;
-	}
-	t->sg[domid % 8] = sg;
-	return sg;
-}
-
 int bt_image(const char *path, uint64_t size, bool fill)
 {
 	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -127,7 +57,7 @@ void bt_paths(const struct ts_vbd *v, char *be, char *fe)
 	ts_vbd_paths(v, be, 128, fe, 128);
 }
 
-int bt_add_vbd(struct bt *t, struct ts_vbd *v)
+int bt_add_vbd(struct sf *t, struct ts_vbd *v)
 {
 	char be[128];
 	int r;
@@ -142,7 +72,7 @@ int bt_add_vbd(struct bt *t, struct ts_vbd *v)
 	return ts_vbd_hotplug(t->xs, v);
 }
 
-long long bt_stat(struct bt *t, const char *dev, const char *key)
+long long bt_stat(struct sf *t, const char *dev, const char *key)
 {
 	static char buf[65536];
 	char needle[96], *p, *end;

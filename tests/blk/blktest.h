@@ -13,35 +13,29 @@
 #include <stdio.h>
 
 #include "blkfront.h"
-#include "toolstack.h"
-#include "xs_harness.h"
+#include "fixture.h"
 
 #define BT_MS 15000
 
-struct bt {
-	struct xs_harness *xsh;
-	struct xs_handle *xs;
-	struct td_daemon td;
-	struct sg_domain *sg[8];
-	bool started;
-};
+/* The fixture is tests/simfront's (sf_start, sf_stop); blk tests give
+ * their domains this many grant entries. */
+#define BT_GRANTS 65536
 
-/* Start xenstored + xenbackd with extra args. 0, 77 (skip) or 1. */
-int bt_start(struct bt *t, const char *const *daemon_args);
-/* Stop all; the daemon's exit status (0 clean). Keeps the dir on failure. */
-int bt_stop(struct bt *t);
-/* A simulated domain with nr_frames pages of memory. NULL on failure. */
-struct sg_domain *bt_domain(struct bt *t, unsigned int domid,
-			    unsigned int nr_frames);
+static inline struct sg_domain *bt_domain(struct sf *t, unsigned int domid,
+					  unsigned int nr_frames)
+{
+	return sf_domain(t, domid, nr_frames, BT_GRANTS);
+}
+
 /* Create a backing file of size bytes (sparse, or filled with a pattern
  * when fill). 0 or -errno. */
 int bt_image(const char *path, uint64_t size, bool fill);
 /* A vbd like xl writes it; added and hotplugged. 0 or -errno. */
-int bt_add_vbd(struct bt *t, struct ts_vbd *v);
+int bt_add_vbd(struct sf *t, struct ts_vbd *v);
 /* be/fe paths of a vbd */
 void bt_paths(const struct ts_vbd *v, char *be, char *fe);
 /* Counters from `xenbackctl`-style "stats" for a device, -1 if missing. */
-long long bt_stat(struct bt *t, const char *dev, const char *key);
+long long bt_stat(struct sf *t, const char *dev, const char *key);
 
 /* ---- integrity workload ---- */
 struct bt_load {

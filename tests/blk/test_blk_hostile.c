@@ -25,7 +25,7 @@
 
 #define MiB (1ull << 20)
 
-static struct bt T;
+static struct sf T;
 static char img1[400], img2[400];
 static struct blkfront good;
 static struct ts_vbd vgood;
@@ -49,7 +49,7 @@ static int setup(void)
 {
 	char be[128], fe[128];
 	const char *args[] = { "--workers=2", NULL };
-	int r = bt_start(&T, args);
+	int r = sf_start(&T, args);
 
 	if (r)
 		return r;
@@ -104,7 +104,7 @@ static int teardown(struct blkfront *bad, int ret)
 		fprintf(stderr, "guest 2 close failed\n");
 		ret = 1;
 	}
-	if (bt_stop(&T))
+	if (sf_stop(&T))
 		ret = 1;
 	if (ret)
 		td_dump_log(&T.td);

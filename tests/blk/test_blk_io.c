@@ -47,7 +47,7 @@
 
 #define MiB (1ull << 20)
 
-static struct bt T;
+static struct sf T;
 static char img[520];
 
 static struct ts_vbd mkvbd(unsigned int domid, unsigned int devid,
@@ -94,7 +94,7 @@ static int attach(uint64_t size, struct ts_vbd *v, const struct bf_opts *o,
 static int setup(const char *const *dargs, uint64_t size, struct ts_vbd *v,
 		 const struct bf_opts *o, struct blkfront *f)
 {
-	int r = bt_start(&T, dargs);
+	int r = sf_start(&T, dargs);
 
 	if (r)
 		return r;
@@ -110,7 +110,7 @@ static int finish(struct blkfront *f, int ret)
 			strerror(-r), f->grant_end_failures);
 		ret = 1;
 	}
-	if (bt_stop(&T))
+	if (sf_stop(&T))
 		ret = 1;
 	if (ret)
 		td_dump_log(&T.td);
@@ -329,7 +329,7 @@ static int case_uring_forced(void)
 	int r;
 
 	BT_CHECK(use_nouring() == 0);
-	r = bt_start(&T, args);
+	r = sf_start(&T, args);
 	if (r)
 		return r;
 	snprintf(img, sizeof(img), "%s/disk.img", T.td.dir);
@@ -347,7 +347,7 @@ static int case_uring_forced(void)
 	BT_CHECK(ts_write(T.xs, fe, "state", "6") == 0);
 	bf_release(&f);
 	BT_CHECK(f.grant_end_failures == 0);
-	return bt_stop(&T) ? 1 : 0;
+	return sf_stop(&T) ? 1 : 0;
 }
 
 static int case_persistent_limit(void)
@@ -698,14 +698,14 @@ static int case_enospc(void)
 	uint64_t s;
 	int r;
 
-	r = bt_start(&T, NULL);
+	r = sf_start(&T, NULL);
 	if (r)
 		return r;
 	snprintf(mnt, sizeof(mnt), "%s/tiny", T.td.dir);
 	mkdir(mnt, 0700);
 	if (mount("xbtiny", mnt, "tmpfs", 0, "size=1m") < 0) {
 		printf("SKIP: cannot mount a tmpfs: %s\n", strerror(errno));
-		bt_stop(&T);
+		sf_stop(&T);
 		return 77;
 	}
 	snprintf(file, sizeof(file), "%s/disk.img", mnt);
@@ -753,7 +753,7 @@ out_close:
 	umount2(mnt, MNT_DETACH); /* lazily: the daemon still has it open */
 	return finish(&f, r);
 out:
-	bt_stop(&T);
+	sf_stop(&T);
 	umount2(mnt, MNT_DETACH);
 	return r;
 }
@@ -777,7 +777,7 @@ static int case_qdisk(void)
 	struct blkfront fq, fv;
 	char be[128], fe[128], buf[64];
 	struct sg_domain *sg;
-	int r = bt_start(&T, dargs);
+	int r = sf_start(&T, dargs);
 
 	if (r)
 		return r;
@@ -845,7 +845,7 @@ static int case_sector4k(void)
 	static uint8_t buf[64 * 1024], rd[64 * 1024];
 	int r;
 
-	r = bt_start(&T, NULL);
+	r = sf_start(&T, NULL);
 	if (r)
 		return r;
 	snprintf(file, sizeof(file), "%s/disk4k.img", T.td.dir);
@@ -854,7 +854,7 @@ static int case_sector4k(void)
 		 "losetup -b 4096 --find --show '%s' 2>/dev/null", file);
 	if (sh(cmd, loopdev, sizeof(loopdev)) || !loopdev[0]) {
 		printf("SKIP: no loop device with 4 KiB sectors\n");
-		bt_stop(&T);
+		sf_stop(&T);
 		return 77;
 	}
 	v.target = loopdev;
@@ -901,7 +901,7 @@ out_close:
 	sh(cmd, NULL, 0);
 	return r;
 out:
-	bt_stop(&T);
+	sf_stop(&T);
 	snprintf(cmd, sizeof(cmd), "losetup -d %s", loopdev);
 	sh(cmd, NULL, 0);
 	return r;
