@@ -25,6 +25,7 @@
 
 struct xb_worker;
 struct netback_queue;
+struct io_uring;
 
 #define NETBACK_MAX_QUEUES 16
 #define NETBACK_MCAST_MAX  64 /* Linux: XEN_NETBK_MCAST_MAX */
@@ -160,6 +161,7 @@ struct netback_queue {
 	bool mcast_ctrl;
 
 	uint8_t *tx_arena;
+	struct io_uring *tx_uring; /* NULL: one write() per frame */
 	struct netback_txpkt *txpkts;
 	struct xb_gnt_copy *txsegs;
 	struct netif_tx_response *txrsp; /* staged, ring order */
@@ -194,6 +196,10 @@ uint64_t netback_now_usec(void);
 
 /* netback_tx.c: guest -> tap. */
 void netback_tx_run(struct netback_queue *q);
+/* The queue's io_uring for tap writes (worker thread): 0 or -errno, and
+ * then frames go out one write() each. fini accepts a queue without. */
+int netback_tx_uring_init(struct netback_queue *q);
+void netback_tx_uring_fini(struct netback_queue *q);
 
 /* netback_rx.c: tap -> guest. */
 void netback_rx_run(struct netback_queue *q);

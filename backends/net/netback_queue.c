@@ -149,6 +149,7 @@ static void inbox_purge(struct netback_queue *q)
 
 static void queue_free_mem(struct netback_queue *q)
 {
+	netback_tx_uring_fini(q);
 	free(q->tx_arena);
 	free(q->txpkts);
 	free(q->txsegs);
@@ -233,6 +234,11 @@ int netback_queue_start(void *arg)
 	err = queue_alloc_mem(q);
 	if (err)
 		return err;
+	err = netback_tx_uring_init(q);
+	if (err)
+		dev_debug(q->dev,
+			  "queue %u: no io_uring (%s), write() per frame",
+			  q->id, strerror(-err));
 	q->timerfd =
 	    timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	q->inboxfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
