@@ -242,15 +242,13 @@ static int xb_sim_dom_get(struct xb_sim_plat *sp, unsigned int domid,
 	if (r < 0)
 		return r;
 
+	/* One stat() tells whether the domain we have open is still the one
+	 * there (a destroyed domain fails, as on Xen); open only a new one.
+	 * This runs on every grant copy batch: keep it to one syscall. */
 	pthread_mutex_lock(&sp->lock);
-	gfd = open(path, O_RDWR | O_CLOEXEC);
-	if (gfd < 0) {
+	if (stat(path, &st) < 0) {
 		r = errno == ENOENT ? -ESRCH : -errno;
 		goto out_unlock;
-	}
-	if (fstat(gfd, &st) < 0) {
-		r = -errno;
-		goto out_close;
 	}
 	for (pp = &sp->doms; (d = *pp); pp = &d->next) {
 		if (d->domid != domid)
@@ -259,11 +257,21 @@ static int xb_sim_dom_get(struct xb_sim_plat *sp, unsigned int domid,
 			__atomic_add_fetch(&d->refcnt, 1, __ATOMIC_RELAXED);
 			*out = d;
 			r = 0;
-			goto out_close;
+			goto out_unlock;
 		}
 		*pp = d->next;
 		xb_sim_dom_put(d);
 		break;
+	}
+	gfd = open(path, O_RDWR | O_CLOEXEC);
+	if (gfd < 0) {
+		r = errno == ENOENT ? -ESRCH : -errno;
+		goto out_unlock;
+	}
+	/* The file may have been replaced between stat and open. */
+	if (fstat(gfd, &st) < 0) {
+		r = -errno;
+		goto out_close;
 	}
 	r = xb_sim_dom_open(sp, domid, gfd, &st, &d);
 	if (r < 0)
