@@ -44,72 +44,37 @@ static int wr(struct xs_handle *xs, xs_transaction_t t, const char *dir,
 	return 0;
 }
 
+/* backend/vif as libxl writes it (ts_dev_add does the common part). */
 int nf_vif_add(struct xs_handle *xs, const struct nf_opts *o)
 {
-	char be[128], fe[128], num[32], mac[32];
-	struct xs_permissions be_perms[2] = {
-	    {.id = 0, .perms = XS_PERM_NONE},
-	    {.id = o->domid, .perms = XS_PERM_READ},
-	};
-	struct xs_permissions fe_perms[2] = {
-	    {.id = o->domid, .perms = XS_PERM_NONE},
-	    {.id = 0, .perms = XS_PERM_READ},
-	};
+	char be[128], fe[128], handle[16], mtu[16], mac[32];
+	const char *be_kv[24], *fe_kv[8];
+	int n = 0;
 
 	vif_paths(o, be, sizeof(be), fe, sizeof(fe));
 	snprintf(mac, sizeof(mac), "00:16:3e:%02x:%02x:%02x", o->domid & 0xff,
 		 (o->devid >> 8) & 0xff, o->devid & 0xff);
-	for (int tries = 0; tries < 10; tries++) {
-		xs_transaction_t t = xs_transaction_start(xs);
-		int r;
-
-		if (t == XBT_NULL)
-			return -errno;
-		xs_rm(xs, t, be);
-		xs_rm(xs, t, fe);
-		if (!xs_mkdir(xs, t, be) ||
-		    !xs_set_permissions(xs, t, be, be_perms, 2) ||
-		    !xs_mkdir(xs, t, fe) ||
-		    !xs_set_permissions(xs, t, fe, fe_perms, 2)) {
-			r = -errno;
-			xs_transaction_end(xs, t, true);
-			return r;
-		}
-		snprintf(num, sizeof(num), "%u", o->domid);
-		r = wr(xs, t, be, "frontend", fe);
-		r = r ?: wr(xs, t, be, "frontend-id", num);
-		r = r ?: wr(xs, t, be, "online", "1");
-		r = r ?: wr(xs, t, be, "state", "1");
-		r = r ?: wr(xs, t, be, "script", "/etc/xen/scripts/vif-bridge");
-		r = r ?: wr(xs, t, be, "mac", mac);
-		r = r ?: wr(xs, t, be, "bridge", "xenbr0");
-		snprintf(num, sizeof(num), "%u", o->devid);
-		r = r ?: wr(xs, t, be, "handle", num);
-		r = r ?: wr(xs, t, be, "type", "vif");
-		if (o->vifname)
-			r = r ?: wr(xs, t, be, "vifname", o->vifname);
-		if (o->rate)
-			r = r ?: wr(xs, t, be, "rate", o->rate);
-		if (o->mtu) {
-			snprintf(num, sizeof(num), "%u", o->mtu);
-			r = r ?: wr(xs, t, be, "mtu", num);
-		}
-		r = r ?: wr(xs, t, fe, "backend", be);
-		r = r ?: wr(xs, t, fe, "backend-id", "0");
-		r = r ?: wr(xs, t, fe, "state", "1");
-		snprintf(num, sizeof(num), "%u", o->devid);
-		r = r ?: wr(xs, t, fe, "handle", num);
-		r = r ?: wr(xs, t, fe, "mac", mac);
-		if (r) {
-			xs_transaction_end(xs, t, true);
-			return r;
-		}
-		if (xs_transaction_end(xs, t, false))
-			return 0;
-		if (errno != EAGAIN)
-			return -errno;
-	}
-	return -EAGAIN;
+	snprintf(handle, sizeof(handle), "%u", o->devid);
+	snprintf(mtu, sizeof(mtu), "%u", o->mtu);
+#define KV(a, k, val) (a[n++] = (k), a[n++] = (val))
+	KV(be_kv, "script", "/etc/xen/scripts/vif-bridge");
+	KV(be_kv, "mac", mac);
+	KV(be_kv, "bridge", "xenbr0");
+	KV(be_kv, "handle", handle);
+	KV(be_kv, "type", "vif");
+	if (o->vifname)
+		KV(be_kv, "vifname", o->vifname);
+	if (o->rate)
+		KV(be_kv, "rate", o->rate);
+	if (o->mtu)
+		KV(be_kv, "mtu", mtu);
+	be_kv[n] = NULL;
+	n = 0;
+	KV(fe_kv, "handle", handle);
+	KV(fe_kv, "mac", mac);
+	fe_kv[n] = NULL;
+#undef KV
+	return ts_dev_add(xs, be, fe, o->domid, be_kv, fe_kv);
 }
 
 void nf_kernel_name(const struct nf_opts *o, char name[16])

@@ -38,16 +38,14 @@
 #include <xen/io/xenbus.h>
 
 #define XEN_NETIF_DEFINE_TOEPLITZ
+#include "fixture.h"
 #include "netfront.h"
-#include "xs_harness.h"
 
 #define T_MS  10000
 #define CHECK TS_CHECK
 
 struct fx {
-	struct xs_harness *xsh;
-	struct xs_handle *xs;
-	struct td_daemon td;
+	struct sf sf; /* xenstored, xenbackd, the guest domain */
 	struct sg_domain *sg;
 	struct nf_peer peer;
 	char ifname[16];
@@ -60,14 +58,8 @@ static uint8_t *tbuf, *rbuf;
 static int fx_start(const char *const *args)
 {
 	static const char *const def[] = {"--types=vif", NULL};
-	int r = xsh_start(&fx.xsh);
+	int r;
 
-	if (r == -ENOENT) {
-		printf("SKIP: %s is not installed\n", XSH_XENSTORED);
-		return 77;
-	}
-	if (r < 0)
-		return 1;
 	if (access("/dev/net/tun", R_OK | W_OK) < 0) {
 		printf("SKIP: no /dev/net/tun\n");
 		return 77;
@@ -76,11 +68,11 @@ static int fx_start(const char *const *args)
 		printf("SKIP: needs root for taps and network namespaces\n");
 		return 77;
 	}
-	fx.xs = xs_open(0);
-	if (!fx.xs || td_start(&fx.td, args ? args : def) < 0)
-		return 1;
-	if (xsh_domain_create(fx.xsh, 1) < 0 ||
-	    sg_domain_create(fx.td.sim_dir, 1, 8192, 8192, &fx.sg) < 0)
+	r = sf_start(&fx.sf, args ? args : def);
+	if (r)
+		return r;
+	fx.sg = sf_domain(&fx.sf, 1, 8192, 8192);
+	if (!fx.sg)
 		return 1;
 	snprintf(fx.ifname, sizeof(fx.ifname), "xb%d.0", (int)getpid());
 	snprintf(fx.ns, sizeof(fx.ns), "xbnet%d", (int)getpid());
@@ -91,21 +83,8 @@ static int fx_start(const char *const *args)
 
 static int fx_stop(void)
 {
-	int st = td_stop(&fx.td);
-
 	nf_peer_close(&fx.peer);
-	sg_domain_destroy(fx.sg);
-	if (fx.xs)
-		xs_close(fx.xs);
-	xsh_stop(fx.xsh);
-	if (st == 0) {
-		char cmd[400];
-
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx.td.dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "cleanup of %s failed\n", fx.td.dir);
-	}
-	return st;
+	return sf_stop(&fx.sf);
 }
 
 static struct nf_opts opts(unsigned int devid, const char *ifname)
@@ -123,15 +102,15 @@ static int bring_up(struct netfront *nf, const struct nf_opts *o, bool peer)
 
 	snprintf(be, sizeof(be), "/local/domain/0/backend/vif/%u/%u", o->domid,
 		 o->devid);
-	CHECK(nf_vif_add(fx.xs, o) == 0);
-	CHECK(ts_wait_state(fx.xs, be, XenbusStateInitWait, T_MS) == 0);
+	CHECK(nf_vif_add(fx.sf.xs, o) == 0);
+	CHECK(ts_wait_state(fx.sf.xs, be, XenbusStateInitWait, T_MS) == 0);
 	/* The tap exists before InitWait under netback's name, as
 	 * vif-bridge needs; hotplug renames it to vifname. */
 	nf_kernel_name(o, kname);
 	CHECK(if_nametoindex(kname) > 0);
-	CHECK(ts_read_int(fx.xs, be, "feature-rx-copy") == 1);
-	CHECK(ts_read_int(fx.xs, be, "feature-xdp-headroom") == 1);
-	CHECK(nf_vif_hotplug(fx.xs, o) == 0);
+	CHECK(ts_read_int(fx.sf.xs, be, "feature-rx-copy") == 1);
+	CHECK(ts_read_int(fx.sf.xs, be, "feature-xdp-headroom") == 1);
+	CHECK(nf_vif_hotplug(fx.sf.xs, o) == 0);
 	CHECK(if_nametoindex(o->vifname) > 0);
 	if (peer) {
 		int r = nf_peer_open(&fx.peer, fx.ns, o->vifname);
@@ -141,7 +120,7 @@ static int bring_up(struct netfront *nf, const struct nf_opts *o, bool peer)
 			return 1;
 		}
 	}
-	nf_init(nf, fx.sg, fx.xs, o);
+	nf_init(nf, fx.sg, fx.sf.xs, o);
 	CHECK(nf_connect(nf, T_MS) == 0);
 	if (peer) {
 		/* Carrier on at connect, as netback does; the kernel applies
@@ -418,7 +397,7 @@ static int case_sizes(void)
 	printf("GSO 1600..65535 TCPv4/v6 both ways: ok\n");
 	CHECK(nf.q[0].tx_errors == 0);
 	CHECK(nf_close(&nf, T_MS) == 0);
-	CHECK(nf_vif_remove(fx.xs, &o, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.sf.xs, &o, T_MS) == 0);
 	nf_release(&nf);
 	return 0;
 }
@@ -523,7 +502,7 @@ static int case_mq(void)
 	printf("2 queues, split channels, hash steering: %d/%d\n", seen[0],
 	       seen[1]);
 	CHECK(nf_close(&nf, T_MS) == 0);
-	CHECK(nf_vif_remove(fx.xs, &o, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.sf.xs, &o, T_MS) == 0);
 	nf_release(&nf);
 	return 0;
 }
@@ -561,7 +540,7 @@ static int case_offload(void)
 	       frames);
 	/* A guest without sg gets no frame larger than a page. */
 	CHECK(nf_close(&nf, T_MS) == 0);
-	CHECK(nf_vif_remove(fx.xs, &o, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.sf.xs, &o, T_MS) == 0);
 	nf_release(&nf);
 	nf_peer_close(&fx.peer);
 
@@ -591,7 +570,7 @@ static int case_offload(void)
 	CHECK(info.flags & NETRXF_csum_blank);
 	printf("ipv6 checksum finished in software: ok\n");
 	CHECK(nf_close(&nf, T_MS) == 0);
-	CHECK(nf_vif_remove(fx.xs, &o, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.sf.xs, &o, T_MS) == 0);
 	nf_release(&nf);
 	return 0;
 }
@@ -636,7 +615,7 @@ static int case_xdp(void)
 	CHECK(info.has_xdp && info.first_offset == 512 && info.gso_type);
 	printf("xdp headroom 256 -> 0 -> 512 while connected: ok\n");
 	CHECK(nf_close(&nf, T_MS) == 0);
-	CHECK(nf_vif_remove(fx.xs, &o, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.sf.xs, &o, T_MS) == 0);
 	nf_release(&nf);
 	return 0;
 }
@@ -708,7 +687,7 @@ static int case_mcast(void)
 	CHECK(i < 200);
 	printf("multicast control off again: ok\n");
 	CHECK(nf_close(&nf, T_MS) == 0);
-	CHECK(nf_vif_remove(fx.xs, &o, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.sf.xs, &o, T_MS) == 0);
 	nf_release(&nf);
 	return 0;
 }
@@ -770,7 +749,7 @@ static int case_reconnect(void)
 				 idx, fx.ifname, fx.ifname, fx.ifname) == 0);
 		CHECK(nf_restart(&nf, T_MS) == 0);
 		o.nqueues = nq[k];
-		nf_init(&nf, fx.sg, fx.xs, &o);
+		nf_init(&nf, fx.sg, fx.sf.xs, &o);
 		CHECK(nf_connect(&nf, T_MS) == 0);
 		for (i = 0; i < 300; i++) {
 			if (nf_peer_sh(&fx.peer,
@@ -791,7 +770,7 @@ static int case_reconnect(void)
 		       k, nq[k], nq[k] > 1 ? "s" : "", idx);
 	}
 	CHECK(nf_close(&nf, T_MS) == 0);
-	CHECK(nf_vif_remove(fx.xs, &o, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.sf.xs, &o, T_MS) == 0);
 	nf_release(&nf);
 	/* Removal takes the tap (and so its bridge port) away. */
 	for (int i = 0; i < 200; i++) {
@@ -852,15 +831,15 @@ static int vifbridge_one(unsigned int devid, const char *vifname, bool peer)
 	name = vifname ? vifname : kname;
 	snprintf(be, sizeof(be), "/local/domain/0/backend/vif/%u/%u", o.domid,
 		 o.devid);
-	snprintf(stfile, sizeof(stfile), "%s/vif-bridge.%u", fx.td.dir, devid);
-	CHECK(nf_vif_add(fx.xs, &o) == 0);
-	CHECK(ts_wait_state(fx.xs, be, XenbusStateInitWait, T_MS) == 0);
+	snprintf(stfile, sizeof(stfile), "%s/vif-bridge.%u", fx.sf.td.dir, devid);
+	CHECK(nf_vif_add(fx.sf.xs, &o) == 0);
+	CHECK(ts_wait_state(fx.sf.xs, be, XenbusStateInitWait, T_MS) == 0);
 	CHECK(if_nametoindex(kname) > 0);
 	/* The frontend is ready before the script has run: the backend
 	 * must wait for it. */
 	t0 = ts_now_ms();
 	CHECK(run_vif_bridge(&o, "online", 300, stfile) == 0);
-	nf_init(&nf, fx.sg, fx.xs, &o);
+	nf_init(&nf, fx.sg, fx.sf.xs, &o);
 	CHECK(nf_connect(&nf, T_MS) == 0);
 	CHECK(ts_now_ms() - t0 >= 250); /* not before the script's word */
 	f = fopen(stfile, "r");
@@ -868,7 +847,7 @@ static int vifbridge_one(unsigned int devid, const char *vifname, bool peer)
 	fclose(f);
 	CHECK(st == 0);
 	snprintf(path, sizeof(path), "%s/hotplug-status", be);
-	v = xs_read(fx.xs, XBT_NULL, path, &len);
+	v = xs_read(fx.sf.xs, XBT_NULL, path, &len);
 	CHECK(v && !strcmp(v, "connected"));
 	free(v);
 	CHECK(if_nametoindex(name) > 0);
@@ -905,11 +884,11 @@ static int vifbridge_one(unsigned int devid, const char *vifname, bool peer)
 	       vifname ? " renamed " : "", vifname ? vifname : "",
 	       peer ? ", traffic both ways" : "");
 	CHECK(nf_close(&nf, T_MS) == 0);
-	CHECK(nf_vif_remove(fx.xs, &o, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.sf.xs, &o, T_MS) == 0);
 	nf_release(&nf);
 	/* libxl runs offline once the backend is closed. */
 	CHECK(run_vif_bridge(&o, "offline", 0, NULL) == 0);
-	CHECK(!ts_exists(fx.xs, be) && if_nametoindex(name) == 0);
+	CHECK(!ts_exists(fx.sf.xs, be) && if_nametoindex(name) == 0);
 	return 0;
 }
 
@@ -992,7 +971,7 @@ static int case_rate(void)
 			    100) > 0)
 		;
 	snprintf(be, sizeof(be), "/local/domain/0/backend/vif/1/0");
-	CHECK(ts_write(fx.xs, be, "rate", "2000000,50000") == 0);
+	CHECK(ts_write(fx.sf.xs, be, "rate", "2000000,50000") == 0);
 	usleep(200000);
 	b2 = blast(&nf, 2000, &s2);
 	bound = (uint64_t)(40e6 * (s2 + 0.05)) + 2000000 + 2000000 + 1500;
@@ -1002,7 +981,7 @@ static int case_rate(void)
 	CHECK((double)b2 / s2 > 2 * 4e6);
 	nf_tx_wait(&nf.q[0], T_MS);
 	CHECK(nf_close(&nf, T_MS) == 0);
-	CHECK(nf_vif_remove(fx.xs, &o, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.sf.xs, &o, T_MS) == 0);
 	nf_release(&nf);
 	return 0;
 }
@@ -1013,7 +992,7 @@ static bool error_node(unsigned int devid)
 
 	snprintf(p, sizeof(p), "/local/domain/0/error/backend/vif/1/%u/error",
 		 devid);
-	return ts_exists(fx.xs, p);
+	return ts_exists(fx.sf.xs, p);
 }
 
 /* One fatal ring violation per vif: the vif goes Closing with an error
@@ -1082,14 +1061,14 @@ static int hostile_fatal(unsigned int devid, int kind)
 	}
 	CHECK(nf_send_raw(q, s, n, bump) == 0);
 	snprintf(be, sizeof(be), "/local/domain/0/backend/vif/1/%u", devid);
-	if (ts_wait_state(fx.xs, be, XenbusStateClosing, T_MS) != 0) {
+	if (ts_wait_state(fx.sf.xs, be, XenbusStateClosing, T_MS) != 0) {
 		fprintf(stderr, "hostile kind %d: vif not taken down\n", kind);
 		return 1;
 	}
 	CHECK(error_node(devid));
-	CHECK(td_alive(&fx.td));
+	CHECK(td_alive(&fx.sf.td));
 	CHECK(nf_close(&nf, T_MS) == 0);
-	CHECK(nf_vif_remove(fx.xs, &o, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.sf.xs, &o, T_MS) == 0);
 	nf_release(&nf);
 	return 0;
 }
@@ -1150,7 +1129,7 @@ static int case_hostile(void)
 	if (p2g(q, &none, tbuf, 600, NULL))
 		return 1;
 	CHECK(nf_close(&nf, T_MS) == 0);
-	CHECK(nf_vif_remove(fx.xs, &o, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.sf.xs, &o, T_MS) == 0);
 	nf_release(&nf);
 	return 0;
 }
@@ -1162,17 +1141,17 @@ static int case_norxcopy(void)
 	char be[128];
 
 	o.no_rx_copy = true;
-	CHECK(nf_vif_add(fx.xs, &o) == 0);
+	CHECK(nf_vif_add(fx.sf.xs, &o) == 0);
 	snprintf(be, sizeof(be), "/local/domain/0/backend/vif/1/0");
-	CHECK(ts_wait_state(fx.xs, be, XenbusStateInitWait, T_MS) == 0);
-	CHECK(nf_vif_hotplug(fx.xs, &o) == 0);
-	nf_init(&nf, fx.sg, fx.xs, &o);
+	CHECK(ts_wait_state(fx.sf.xs, be, XenbusStateInitWait, T_MS) == 0);
+	CHECK(nf_vif_hotplug(fx.sf.xs, &o) == 0);
+	nf_init(&nf, fx.sg, fx.sf.xs, &o);
 	CHECK(nf_connect(&nf, 2000) != 0);
-	CHECK(ts_read_int(fx.xs, be, "state") == XenbusStateClosing);
+	CHECK(ts_read_int(fx.sf.xs, be, "state") == XenbusStateClosing);
 	CHECK(error_node(0));
-	CHECK(td_alive(&fx.td));
+	CHECK(td_alive(&fx.sf.td));
 	CHECK(nf_close(&nf, T_MS) == 0);
-	CHECK(nf_vif_remove(fx.xs, &o, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.sf.xs, &o, T_MS) == 0);
 	/* The tap went with the device. */
 	for (int i = 0; i < 200 && if_nametoindex(fx.ifname); i++)
 		usleep(10000);
@@ -1218,12 +1197,12 @@ int main(int argc, char **argv)
 		r = fx_start(NULL);
 		if (r) {
 			if (r != 77)
-				td_dump_log(&fx.td);
+				td_dump_log(&fx.sf.td);
 			return r;
 		}
 		r = cases[i].fn();
 		if (r)
-			td_dump_log(&fx.td);
+			td_dump_log(&fx.sf.td);
 		st = fx_stop();
 		if (st != 0) {
 			fprintf(stderr, "daemon exit status %d\n", st);
