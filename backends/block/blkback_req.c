@@ -10,67 +10,44 @@
 
 #define SECTORS_PER_PAGE 8u /* 4096 / 512: last_sect bound */
 
-static void decode_x86_64(const void *entry, struct blkback_preq *p)
-{
-	const struct blkback_x86_64_request *rw = entry;
-	const struct blkback_x86_64_request_discard *d = entry;
-	const struct blkback_x86_64_request_indirect *in = entry;
-
-	p->op = rw->operation;
-	switch (p->op) {
-	case BLKIF_OP_DISCARD:
-		p->id = d->id;
-		p->sector = d->sector_number;
-		p->nr_sectors = d->nr_sectors;
-		p->flag = d->flag;
-		break;
-	case BLKIF_OP_INDIRECT:
-		p->id = in->id;
-		p->sector = in->sector_number;
-		p->io_op = in->indirect_op;
-		p->nr_segs = in->nr_segments;
-		memcpy(p->indirect_grefs, in->indirect_grefs,
-		       sizeof(p->indirect_grefs));
-		break;
-	default:
-		p->id = rw->id;
-		p->sector = rw->sector_number;
-		p->nr_segs = rw->nr_segments;
-		memcpy(p->seg, rw->seg, sizeof(p->seg));
-		break;
+/*
+ * The two ABIs name the same fields at different offsets: one body, two
+ * instances. entry is our private copy of the ring slot (never the ring).
+ */
+#define BLKBACK_DEFINE_DECODE(abi)                                            \
+	static void decode_##abi(const void *entry, struct blkback_preq *p)   \
+	{                                                                     \
+		const struct blkback_##abi##_request *rw = entry;             \
+		const struct blkback_##abi##_request_discard *d = entry;      \
+		const struct blkback_##abi##_request_indirect *in = entry;    \
+                                                                              \
+		p->op = rw->operation;                                        \
+		switch (p->op) {                                              \
+		case BLKIF_OP_DISCARD:                                        \
+			p->id = d->id;                                        \
+			p->sector = d->sector_number;                         \
+			p->nr_sectors = d->nr_sectors;                        \
+			p->flag = d->flag;                                    \
+			break;                                                \
+		case BLKIF_OP_INDIRECT:                                       \
+			p->id = in->id;                                       \
+			p->sector = in->sector_number;                        \
+			p->io_op = in->indirect_op;                           \
+			p->nr_segs = in->nr_segments;                         \
+			memcpy(p->indirect_grefs, in->indirect_grefs,         \
+			       sizeof(p->indirect_grefs));                    \
+			break;                                                \
+		default:                                                      \
+			p->id = rw->id;                                       \
+			p->sector = rw->sector_number;                        \
+			p->nr_segs = rw->nr_segments;                         \
+			memcpy(p->seg, rw->seg, sizeof(p->seg));              \
+			break;                                                \
+		}                                                             \
 	}
-}
 
-static void decode_x86_32(const void *entry, struct blkback_preq *p)
-{
-	const struct blkback_x86_32_request *rw = entry;
-	const struct blkback_x86_32_request_discard *d = entry;
-	const struct blkback_x86_32_request_indirect *in = entry;
-
-	p->op = rw->operation;
-	switch (p->op) {
-	case BLKIF_OP_DISCARD:
-		p->id = d->id;
-		p->sector = d->sector_number;
-		p->nr_sectors = d->nr_sectors;
-		p->flag = d->flag;
-		break;
-	case BLKIF_OP_INDIRECT:
-		p->id = in->id;
-		p->sector = in->sector_number;
-		p->io_op = in->indirect_op;
-		p->nr_segs = in->nr_segments;
-		memcpy(p->indirect_grefs, in->indirect_grefs,
-		       sizeof(p->indirect_grefs));
-		break;
-	default:
-		p->id = rw->id;
-		p->sector = rw->sector_number;
-		p->nr_segs = rw->nr_segments;
-		memcpy(p->seg, rw->seg, sizeof(p->seg));
-		break;
-	}
-}
+BLKBACK_DEFINE_DECODE(x86_64)
+BLKBACK_DEFINE_DECODE(x86_32)
 
 void blkback_req_decode(enum blkback_abi abi, const void *entry,
 			struct blkback_preq *p)
