@@ -89,6 +89,17 @@ static int ctl_count(const char *needle)
 	return n;
 }
 
+/* The daemon lists n devices within 2 s. */
+static bool wait_devices(int n)
+{
+	for (int i = 0; i < 200; i++) {
+		if (ctl_count("\"name\"") == n)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
 /* Every key left in be must be one the toolstack or the scripts wrote. */
 static int only_toolstack_keys(const char *be)
 {
@@ -143,9 +154,7 @@ static int case_connect(void)
 	TS_CHECK(!error_node(&v));
 	TS_CHECK(ts_vbd_remove(fx.xs, &v, T_MS) == 0);
 	TS_CHECK(ts_count_nodes(fx.xs, "/local/domain/0/backend/vbd/1") == 0);
-	for (int i = 0; i < 200 && ctl_count("\"name\"") != 0; i++)
-		usleep(10000);
-	TS_CHECK(ctl_count("\"name\"") == 0);
+	TS_CHECK(wait_devices(0));
 	TS_CHECK(ts_count_nodes(fx.xs, "/local/domain/0/error") == 0);
 	mf_release(&f);
 	return 0;
@@ -197,9 +206,7 @@ static int case_death(void)
 	/* libxl's cleanup removes the backend directory. */
 	TS_CHECK(xsh_domain_destroy(fx.xsh, 1) == 0);
 	xs_rm(fx.xs, XBT_NULL, f1.be);
-	for (int i = 0; i < 200 && ctl_count("\"name\"") != 1; i++)
-		usleep(10000);
-	TS_CHECK(ctl_count("\"name\"") == 1);
+	TS_CHECK(wait_devices(1));
 	TS_CHECK(mf_close(&f2, T_MS) == 0);
 	mf_release(&f1);
 	mf_release(&f2);
@@ -223,9 +230,7 @@ static int case_online0(void)
 	TS_CHECK(only_toolstack_keys(f.be));
 	xs_rm(fx.xs, XBT_NULL, f.be);
 	xs_rm(fx.xs, XBT_NULL, f.fe);
-	for (int i = 0; i < 200 && ctl_count("\"name\"") != 0; i++)
-		usleep(10000);
-	TS_CHECK(ctl_count("\"name\"") == 0);
+	TS_CHECK(wait_devices(0));
 	mf_release(&f);
 	return 0;
 }
@@ -242,9 +247,7 @@ static int case_stuck(void)
 	mf_init(&f, sg, fx.xs, &v);
 	TS_CHECK(mf_connect(&f, NULL, T_MS) == 0);
 	TS_CHECK(ts_vbd_remove(fx.xs, &v, 500) == -ETIMEDOUT);
-	for (int i = 0; i < 200 && ctl_count("\"name\"") != 0; i++)
-		usleep(10000);
-	TS_CHECK(ctl_count("\"name\"") == 0);
+	TS_CHECK(wait_devices(0));
 	TS_CHECK(sg_grant_end(sg, (uint32_t)f.ref) == 0);
 	f.ref = -1;
 	mf_release(&f);
@@ -285,9 +288,7 @@ static int case_many(void)
 			mf_release(&f[d][i]);
 		}
 	}
-	for (int i = 0; i < 200 && ctl_count("\"name\"") != 0; i++)
-		usleep(10000);
-	TS_CHECK(ctl_count("\"name\"") == 0);
+	TS_CHECK(wait_devices(0));
 	return 0;
 }
 
