@@ -51,7 +51,7 @@ E2FS_TOOLS="mke2fs e2fsck debugfs"
 # --- host tools ------------------------------------------------------------------------------
 # the host provides: qemu (run-vm.sh), cpio/kmod/xz (build), and the runtime libraries of
 # the Xen tools (resolved with ldd), plus the non-busybox tools copied into dom0.
-HOST_PKGS="qemu-system-x86 cpio kmod xz-utils file xen-utils-4.17 xenstore-utils bash util-linux coreutils iproute2 e2fsprogs fio"
+HOST_PKGS="qemu-system-x86 cpio kmod xz-utils file xen-utils-4.17 xenstore-utils bash util-linux coreutils iproute2 e2fsprogs fio gcc libc6-dev tcpdump"
 missing=()
 for p in $HOST_PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -116,7 +116,7 @@ KMOD="$KR/lib/modules/$KVER"
 stamp=$( { for p in $PKGS; do basename "${DEB[$p]}"; done
            echo "$DOM0_MODULES|$KERNEL_BACKENDS|$DOMU_MODULES"
            cat "$XB_VM_DIR/build-images.sh" "$XB_VM_DIR/lib.sh" "$XB_VM_DIR"/files/*
-           for b in bash flock stat losetup ip $E2FS_TOOLS fio; do sha256sum "$(command -v $b)"; done; } | sha256sum | cut -c1-16)
+           for b in bash flock stat losetup ip $E2FS_TOOLS fio tcpdump; do sha256sum "$(command -v $b)"; done; } | sha256sum | cut -c1-16)
 if [ $FORCE = 0 ] && [ "$(cat "$XB_VM_IMAGES/STAMP" 2>/dev/null)" = "$stamp" ] &&
    [ -s "$XB_VM_IMAGES/dom0.cpio.gz" ] && [ -s "$XB_VM_IMAGES/xen" ] && [ -s "$XB_VM_IMAGES/guest-tools.ext4" ]; then
     log "images up to date ($XB_VM_IMAGES, stamp $stamp)"
@@ -163,6 +163,10 @@ add_busybox() {
     done
 }
 
+# --- xb-tcp: our byte-verified TCP stream (files/xb-tcp.c), static, for dom0 and the guests ---
+log "xb-tcp (gcc -static)"
+gcc -O2 -Wall -static -pthread -o "$XB_VM_OUT/xb-tcp" "$XB_VM_DIR/files/xb-tcp.c"
+
 # --- domU initramfs -----------------------------------------------------------------------------
 log "domU initramfs"
 U="$XB_VM_OUT/stage-domU"; rm -rf "$U"; stage_root "$U"
@@ -171,6 +175,7 @@ add_modules "$U" $DOMU_MODULES
 install -m 0755 "$XB_VM_DIR/files/domU-init" "$U/init"
 for b in mke2fs e2fsck; do copy_elf "$U" "$(command -v $b)" "/usr/sbin/$b"; done
 ln -sfn mke2fs "$U/usr/sbin/mkfs.ext4"; ln -sfn e2fsck "$U/usr/sbin/fsck.ext4"
+install -D -m 0755 "$XB_VM_OUT/xb-tcp" "$U/usr/bin/xb-tcp"
 mkdir -p "$U/guest.d"
 install -m 0755 "$XB_VM_DIR/files/guest-blk-proof.sh" "$U/guest.d/blk-proof.sh"
 install -m 0755 "$XB_VM_DIR/files/guest-net-proof.sh" "$U/guest.d/net-proof.sh"
@@ -184,8 +189,9 @@ for b in bash flock stat losetup ip; do
     copy_elf "$D" "$(command -v $b)" "/usr/bin/$b"
     ln -sfn "/usr/bin/$b" "$D/bin/$b"; ln -sfn "/usr/bin/$b" "$D/sbin/$b"   # shadow busybox's
 done
-for b in $E2FS_TOOLS; do copy_elf "$D" "$(command -v $b)" "/usr/sbin/$b"; done
+for b in $E2FS_TOOLS tcpdump; do copy_elf "$D" "$(command -v $b)" "/usr/sbin/$b"; done
 ln -sfn mke2fs "$D/usr/sbin/mkfs.ext4"
+install -D -m 0755 "$XB_VM_OUT/xb-tcp" "$D/usr/local/bin/xb-tcp"
 add_busybox "$D"
 add_modules "$D" $DOM0_MODULES
 mkdir -p "$D/opt/kernel-backends"

@@ -4,7 +4,8 @@
 # xenbackd payloads a NON-sanitized xenbackd/xenbackctl of this source tree in
 # $XB_VM_OUT/build (the ASan binaries of the test build cannot run in dom0), then boots
 # tests/vm/payloads/PAYLOAD with run-vm.sh.
-#   PAYLOAD: xenbackd-blk (xenbackd serves the disks), proof-blkback, proof-netback
+#   PAYLOAD: a directory path (with a /), or a name under tests/vm/payloads: xenbackd-blk (xenbackd serves the disks), xenbackd-net (the NICs),
+#            lab (tests/vm/lab.sh), proof-blkback, proof-netback
 #            (the kernel's backends: proves the route itself)
 # Exit: run-vm.sh's (0 pass, 1 fail, 2 no result -> 1), 77 only when QEMU or the Debian
 # packages cannot be installed (the reason is printed).
@@ -16,6 +17,8 @@ SRC=$(cd "$HERE/../.." && pwd)
 [ $# -ge 1 ] || die "usage: $0 PAYLOAD [run-vm.sh options]"
 NAME=$1; shift
 PAYLOAD=$HERE/payloads/$NAME
+# a payload elsewhere (tests/bench/vm/payload): a directory; it gets xenbackd too
+case $NAME in */*) PAYLOAD=$(cd "$NAME" && pwd); NAME=xenbackd-$(basename "$(dirname "$PAYLOAD")")-$(basename "$PAYLOAD") ;; esac
 [ -d "$PAYLOAD" ] || die "no payload $PAYLOAD"
 mkdir -p "$XB_VM_OUT"
 
@@ -32,7 +35,7 @@ command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: qemu-system-x86_64 not
 
 ARGS=()
 case $NAME in
-xenbackd-*)
+xenbackd-*|lab)
     B=$XB_VM_OUT/build
     if [ ! -e "$B/build.ninja" ]; then
         log "meson setup $B (no sanitizers, for dom0)"
@@ -44,7 +47,8 @@ xenbackd-*)
     ninja -C "$B" daemon/xenbackd daemon/xenbackctl >"$XB_VM_OUT/build.log" 2>&1 ||
         { cat "$XB_VM_OUT/build.log"; echo "FAIL: building xenbackd for dom0"; exit 1; }
     # at their packaged paths: the start hook runs the unit's ExecStart= with its defaults file
-    ARGS+=(--bin "$B/daemon/xenbackd:/usr/sbin/xenbackd"
+    ARGS+=(--payload "$HERE/payloads/common-xenbackd"     # the start hook (the unit's ExecStart=)
+           --bin "$B/daemon/xenbackd:/usr/sbin/xenbackd"
            --bin "$B/daemon/xenbackctl:/usr/sbin/xenbackctl"
            --file "$SRC/systemd/xenbackd.service:/usr/lib/systemd/system/xenbackd.service"
            --file "$SRC/systemd/xenbackd.default:/etc/default/xenbackd"
@@ -55,7 +59,7 @@ esac
 flock -u 9
 
 CONSOLE=$XB_VM_OUT/$NAME.console.log      # the last run's, at a stable path (CI artifacts)
-"$HERE/run-vm.sh" --payload "$PAYLOAD" "${ARGS[@]}" --timeout "${XB_VM_TIMEOUT:-480}" --log "$CONSOLE" "$@"
+"$HERE/run-vm.sh" "${ARGS[@]}" --payload "$PAYLOAD" --timeout "${XB_VM_TIMEOUT:-480}" --log "$CONSOLE" "$@"
 rc=$?
 if [ $rc != 0 ] && [ $rc != 77 ]; then
     echo "----- $CONSOLE without Xen's lines (last 400) -----"

@@ -1,11 +1,12 @@
 # /etc/xb-vm/lib.sh - sourced by dom0's /init and by test payloads (busybox sh).
 # ts MSG: a time-stamped line (dom0 uptime) on the console.
 ts() { local up; read -r up _ < /proc/uptime; echo "[dom0 ${up}s] $*"; }
-# wait_for SECONDS CMD...: poll CMD every 0.2 s until it succeeds; 1 on timeout.
+# wait_for SECONDS CMD...: poll CMD every 0.2 s until it succeeds; 1 after SECONDS of dom0
+# uptime (wall clock: under TCG a poll can take far longer than its 0.2 s sleep).
 wait_for() {
-    local n=$(( $1 * 5 )); shift
+    local now end; read -r now _ < /proc/uptime; end=$(( ${now%.*} + $1 )); shift
     while ! "$@" >/dev/null 2>&1; do
-        n=$((n - 1)); [ $n -gt 0 ] || return 1; sleep 0.2
+        read -r now _ < /proc/uptime; [ "${now%.*}" -lt $end ] || return 1; sleep 0.2
     done
 }
 # domain_gone NAME: true when xl no longer lists NAME

@@ -1,6 +1,6 @@
 # Sourced by dom0's /init (busybox sh) before /test.sh: start xenbackd as its systemd unit
 # would. The unit and its defaults file are installed at their packaged paths by the
-# wrapper (tests/vm/xenbackd-blk.sh): the command line is the unit's ExecStart= with the
+# wrapper (tests/vm/vm-test.sh, tests/vm/lab.sh): the command line is the unit's ExecStart= with the
 # variables of its EnvironmentFile=, RuntimeDirectory=xenbackd (0700) and its Limit*=.
 # xenbackd's stderr (its log: no journal here) goes to /var/log/xenbackd.log.
 xb_unit=/usr/lib/systemd/system/xenbackd.service

@@ -1,0 +1,23 @@
+#!/bin/bash
+# tests/bench/vm/bench-vm.sh - side by side under real Xen (QEMU TCG, tests/vm): in one boot,
+# the same PV guest runs the same fio jobs on its xvda (4 KiB randread/randwrite at QD1 and
+# QD32, 128 KiB sequential read/write at QD8; raw, O_DIRECT, libaio; RT seconds each) and the
+# same TCP stream each way through its eth0 (xb-tcp, byte-verified), served by
+#   (c) xenbackd, started as its systemd unit would (the xenbackd build of tests/vm), then
+#   (a) the kernel's xen-blkback + xen-netback (insmod'ed after xenbackd stopped).
+# (b) QEMU's qdisk: not measured - Debian's qemu-system-xen is not in the dom0 image (see
+#     tests/vm/README.md). Prints the table with c/a. Not a timed test: ~5 min.
+# Usage: bench-vm.sh [RUNTIME_SECONDS (default 8)] [TCP_BYTES (default 64m)]
+# Under TCG the absolute numbers mean little; the ratios are what count.
+set -uo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+RT=${1:-8} NB=${2:-64m}
+out=$(mktemp)
+XB_VM_TIMEOUT=${XB_BENCH_TIMEOUT:-900} "$HERE/../../vm/vm-test.sh" "$HERE/payload" \
+    --dom0-args "xbvm.rt=$RT xbvm.netbytes=$NB" 2>&1 | tee "$out" | grep -a --line-buffered -E 'XB-VM|BENCH'
+rc=${PIPESTATUS[0]}
+echo
+echo "side by side, same guest (2 vCPUs), same jobs; fio ${RT} s per job, TCP ${NB} per direction:"
+grep -a -o 'XB-BENCH-TABLE: .*' "$out" | sed 's/XB-BENCH-TABLE: /  /'
+rm -f "$out"
+exit $rc

@@ -1,0 +1,41 @@
+#!/bin/sh
+# The bench guest: the same fio jobs on /dev/xvda (raw, O_DIRECT, libaio) and the same TCP
+# streams through eth0, whichever backend dom0 put behind them. Prints "XB-BENCH: KEY VALUE".
+gts() { local up; read -r up _ < /proc/uptime; echo "[domU ${up}s] $*"; }
+die() { echo "BENCH-GUEST FAILED: $*"; exit 1; }
+arg() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" /proc/cmdline; }
+RT=$(arg xbvm.rt); RT=${RT:-8}
+i=0; while [ ! -b /dev/xvda ] || [ ! -b /dev/xvdb ] || [ ! -e /sys/class/net/eth0 ]; do
+    i=$((i + 1)); [ $i -lt 300 ] || die "no xvda/xvdb/eth0"; sleep 0.1; done
+modprobe crc32c_generic; modprobe ext4
+T=/mnt/tools
+mkdir -p $T && mount -t ext4 -o ro,noload /dev/xvdb $T || die "mount the tools disk"
+fio() { $T/lib64/ld-linux-x86-64.so.2 --library-path $T/lib/x86_64-linux-gnu:$T/lib/x86_64-linux-gnu/ceph $T/usr/bin/fio "$@"; }
+# fill once, so that reads read data
+dd if=/dev/zero of=/dev/xvda bs=1M count=256 oflag=direct 2>/dev/null
+# name rw bs depth: terse v3 fields 8/49 = read/write IOPS, 7/48 = read/write KiB/s
+job() {
+    fio --name=$1 --filename=/dev/xvda --direct=1 --ioengine=libaio --rw=$2 --bs=$3 --iodepth=$4 \
+        --size=256M --time_based --runtime=$RT --ramp_time=1 --randrepeat=0 \
+        --output-format=terse --terse-version=3 > /tmp/fio.out 2>&1 || { cat /tmp/fio.out; die "fio $1"; }
+    awk -F';' -v n=$1 '{printf "XB-BENCH: %s %.0f IOPS %.0f KiB/s\n", n, $8 + $49, $7 + $48}' /tmp/fio.out
+}
+job randread-4k-qd1   randread  4k   1
+job randread-4k-qd32  randread  4k   32
+job randwrite-4k-qd1  randwrite 4k   1
+job randwrite-4k-qd32 randwrite 4k   32
+job read-128k-qd8     read      128k 8
+job write-128k-qd8    write     128k 8
+umount $T
+ip link set eth0 up; ip addr add 10.99.0.2/24 dev eth0
+i=0; while [ "$(cat /sys/class/net/eth0/carrier)" != 1 ]; do i=$((i + 1)); [ $i -lt 300 ] || die "no carrier"; sleep 0.1; done
+ping -c 2 -W 5 10.99.0.1 >/dev/null || die "ping dom0"
+NB=$(arg xbvm.netbytes); NB=${NB:-64m}
+xb-tcp recv -p 5002 -c 1 > /tmp/recv.log 2>&1 &
+echo "XB-MARK: net-ready"
+xb-tcp send 10.99.0.1 5001 $NB > /tmp/send.log 2>&1 || { cat /tmp/send.log; die "send"; }
+sed -n 's/.* = \([0-9.]*\) Mbit.*/XB-BENCH: tcp-guest-to-dom0 \1 Mbit\/s/p' /tmp/send.log
+wait %1 2>/dev/null; wait
+grep -q verified /tmp/recv.log || { cat /tmp/recv.log; die "dom0's stream"; }
+sed -n 's/.* = \([0-9.]*\) Mbit.*/XB-BENCH: tcp-dom0-to-guest \1 Mbit\/s/p' /tmp/recv.log
+echo "XB-MARK: bench-done"
