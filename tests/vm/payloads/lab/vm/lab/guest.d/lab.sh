@@ -11,7 +11,7 @@ done
 echo "== guest: its kernel's lines about the disk and the NIC (dmesg) =="
 dmesg | grep -E 'xvda|blkfront|netfront|eth0' | sed 's/^/  /'
 echo "== guest: /dev/xvda, $(( $(cat /sys/block/xvda/size) / 2048 )) MiB: ext4, a file written and read back =="
-modprobe crc32c_generic
+modprobe crc32c_generic; modprobe ext4
 mkfs.ext4 -q -F /dev/xvda || die "mkfs.ext4"
 mkdir -p /mnt && mount /dev/xvda /mnt || die "mount"
 dd if=/dev/urandom of=/mnt/hello.bin bs=1M count=8 2>/dev/null
@@ -32,6 +32,10 @@ echo "  eth0 $(cat /sys/class/net/eth0/address), carrier $(cat /sys/class/net/et
 ping -c 3 -W 5 10.99.0.1 | sed 's/^/  /'
 ping -c 1 -W 5 10.99.0.1 >/dev/null || die "ping dom0"
 echo "XB-MARK: lab-done $w"
+# dom0 pings us now: stay until 3 echo requests came in (30 s at most)
+echos() { awk '/^Icmp: [0-9]/ {print $10}' /proc/net/snmp; }
+i=0; while [ "$(echos)" -lt 3 ] && [ $i -lt 300 ]; do i=$((i + 1)); sleep 0.1; done
+echo "  answered $(echos) pings from dom0"
 if grep -q 'xbvm.stay=1' /proc/cmdline; then
     gts "the lab guest stays up: this is its console (exit the shell: a new one starts)"
     while :; do setsid cttyhack sh -l; done
