@@ -530,8 +530,16 @@ int main(int argc, char **argv)
 	if (r < 0)
 		goto out;
 
-	log_info("xenbackd %s ready: platform %s, %u workers, types %s",
-		 XB_VERSION, d.plat->ops->name, cfg.workers, cfg.types[0]);
+	{
+		char types[64] = "";
+
+		for (unsigned int i = 0; i < cfg.ntypes; i++)
+			snprintf(types + strlen(types),
+				 sizeof(types) - strlen(types), "%s%s",
+				 i ? "," : "", cfg.types[i]);
+		log_info("xenbackd %s ready: platform %s, %u workers, types %s",
+			 XB_VERSION, d.plat->ops->name, cfg.workers, types);
+	}
 	sd_notify(0, "READY=1\nSTATUS=Serving 0 devices");
 	event_base_dispatch(d.base);
 	ret = 0;
