@@ -22,6 +22,9 @@
  *             key while connected takes effect
  *   hostile   bad slots: dropped with an error, or the vif (only) goes down
  *   norxcopy  a frontend without request-rx-copy is refused cleanly
+ *   twovif    two vifs of one domain (the second added while the first is
+ *             connected, or both at once; 1 or 2 queues each): frames both
+ *             ways on both, byte-checked, each only on its own vif
  * Exit 0 pass, 1 fail, 77 skip.
  */
 #include <arpa/inet.h>
@@ -48,6 +51,7 @@ struct fx {
 	struct sf sf; /* xenstored, xenbackd, the guest domain */
 	struct sg_domain *sg;
 	struct nf_peer peer;
+	struct nf_peer peer1; /* twovif: the second vif's tap */
 	char ifname[16];
 	char ns[32];
 };
@@ -76,6 +80,7 @@ static int fx_start(const char *const *args)
 		return 1;
 	snprintf(fx.ifname, sizeof(fx.ifname), "xb%d.0", (int)getpid());
 	snprintf(fx.ns, sizeof(fx.ns), "xbnet%d", (int)getpid());
+	fx.peer1.sock = fx.peer1.nsfd = fx.peer1.origfd = -1;
 	tbuf = malloc(70000);
 	rbuf = malloc(70000);
 	return tbuf && rbuf ? 0 : 1;
@@ -84,6 +89,7 @@ static int fx_start(const char *const *args)
 static int fx_stop(void)
 {
 	nf_peer_close(&fx.peer);
+	nf_peer_close(&fx.peer1);
 	return sf_stop(&fx.sf);
 }
 
@@ -783,6 +789,227 @@ static int case_reconnect(void)
 	return 1;
 }
 
+/* ---- two vifs of one domain ---- */
+
+/* Frames of ours (ethertype 0x88b5) waiting at peer p: drained, counted. */
+static int peer_strays(struct nf_peer *p)
+{
+	struct virtio_net_hdr h;
+	int n, strays = 0;
+
+	while ((n = nf_peer_recv(p, &h, rbuf, 70000, 50)) > 0)
+		if (n >= 14 && rbuf[12] == 0x88 && rbuf[13] == 0xb5)
+			strays++;
+	return strays;
+}
+
+/* Frames of ours waiting on any queue of nf: drained, counted. */
+static int guest_strays(struct netfront *nf)
+{
+	int strays = 0;
+
+	for (unsigned int i = 0; i < nf->nq; i++) {
+		int n;
+
+		while ((n = nf_recv(&nf->q[i], rbuf, 70000, NULL, 20)) > 0)
+			if (n >= 14 && rbuf[12] == 0x88 && rbuf[13] == 0xb5)
+				strays++;
+	}
+	return strays;
+}
+
+/* A frame like an ARP request: 42 bytes (netfront does not pad), to the
+ * broadcast address. */
+static uint32_t bcast_frame(uint8_t *f, uint32_t seed, bool to_guest)
+{
+	raw_frame(f, 42, seed, to_guest);
+	memset(f, 0xff, 6);
+	return 42;
+}
+
+/*
+ * Traffic both ways on every queue of vif nf (tap at peer p), byte-checked,
+ * and none of it at the other vif (on, at op). Unicast and broadcast, small
+ * and not. 0 or 1.
+ */
+static int twovif_traffic(const char *what, struct netfront *nf,
+			  struct nf_peer *p, struct netfront *on,
+			  struct nf_peer *op, uint32_t seed)
+{
+	static const uint32_t lens[] = {42, 60, 700, 1514};
+	struct virtio_net_hdr h, none = {0};
+	int n;
+
+	for (unsigned int i = 0; i < nf->nq; i++) {
+		for (unsigned int k = 0; k < 5; k++) {
+			uint32_t s = seed + i * 16 + k, len;
+
+			len = k == 4 ? bcast_frame(tbuf, s, false)
+				     : raw_frame(tbuf, lens[k], s, false);
+			CHECK(nf_send(&nf->q[i], tbuf, len, 0, 0, 0, 0) > 0);
+			CHECK(nf_tx_wait(&nf->q[i], T_MS) == 0);
+			for (;;) {
+				n = nf_peer_recv(p, &h, rbuf, 70000, 2000);
+				if (n <= 0 ||
+				    (rbuf[12] == 0x88 && rbuf[13] == 0xb5))
+					break;
+			}
+			if (n != (int)len || memcmp(rbuf, tbuf, len)) {
+				fprintf(stderr,
+					"%s: guest queue %u -> tap: frame %u "
+					"of %u bytes: got %d%s\n",
+					what, i, s, len, n,
+					n > 0 ? " bytes, differing" : "");
+				return 1;
+			}
+		}
+	}
+	for (unsigned int k = 0; k < 8; k++) {
+		uint32_t s = seed + 1000 + k, len;
+		bool got = false;
+
+		len = k % 4 == 3 ? bcast_frame(tbuf, s, true)
+				 : raw_frame(tbuf, lens[k % 4], s, true);
+		CHECK(nf_peer_send(p, &none, tbuf, len) == 0);
+		for (int t = 0; t < 600 && !got; t++) {
+			for (unsigned int i = 0; i < nf->nq && !got; i++) {
+				n = nf_recv(&nf->q[i], rbuf, 70000, NULL, 5);
+				if (n == (int)len && !memcmp(rbuf, tbuf, len))
+					got = true;
+				else if (n > 0 && rbuf[12] == 0x88 &&
+					 rbuf[13] == 0xb5) {
+					fprintf(stderr,
+						"%s: tap -> guest: frame %u "
+						"of %u bytes: a different "
+						"one (%d bytes) came\n",
+						what, s, len, n);
+					return 1;
+				}
+			}
+		}
+		if (!got) {
+			fprintf(stderr,
+				"%s: tap -> guest: frame %u of %u bytes not "
+				"seen\n",
+				what, s, len);
+			return 1;
+		}
+	}
+	if (on && (n = guest_strays(on)) != 0) {
+		fprintf(stderr, "%s: %d frames reached the other vif's guest\n",
+			what, n);
+		return 1;
+	}
+	if (op && (n = peer_strays(op)) != 0) {
+		fprintf(stderr, "%s: %d frames reached the other vif's tap\n",
+			what, n);
+		return 1;
+	}
+	return 0;
+}
+
+/* Bring vif o up with its tap at peer p (namespace ns). 0 or 1. */
+static int twovif_up(struct netfront *nf, const struct nf_opts *o,
+		     struct nf_peer *p, const char *ns)
+{
+	int i, r;
+
+	if (bring_up(nf, o, false))
+		return 1;
+	r = nf_peer_open(p, ns, o->vifname);
+	if (r < 0) {
+		fprintf(stderr, "peer namespace: %s\n", strerror(-r));
+		return 1;
+	}
+	for (i = 0; i < 300; i++) {
+		if (nf_peer_sh(p, "grep -qx up /sys/class/net/%s/operstate",
+			       o->vifname) == 0)
+			break;
+		usleep(10000);
+	}
+	CHECK(i < 300);
+	return 0;
+}
+
+/*
+ * vif handle 0 connected and carrying traffic, then handle 1 added (or both
+ * at once: together), nq0 and nq1 queues: traffic both ways on both, each
+ * frame only where it belongs. 0 or 1.
+ */
+static int twovif_run(unsigned int nq0, unsigned int nq1, bool together,
+		      bool split, unsigned int round)
+{
+	char name1[16], ns1[40], what[64];
+	struct nf_opts o0 = opts(0, fx.ifname), o1;
+	struct netfront nf0, nf1;
+	struct nf_peer *p1 = &fx.peer1;
+
+	snprintf(name1, sizeof(name1), "xb%d.1", (int)getpid());
+	snprintf(ns1, sizeof(ns1), "%sb", fx.ns);
+	o1 = opts(1, name1);
+	/* A fresh domain each round: the simulated guest's memory is not
+	 * reused. */
+	fx.sg = sf_domain(&fx.sf, 2 + round, 8192, 8192);
+	CHECK(fx.sg);
+	o0.domid = o1.domid = 2 + round;
+	o0.nqueues = nq0;
+	o1.nqueues = nq1;
+	o0.split = o1.split = split;
+	snprintf(what, sizeof(what), "round %u (%u+%u queues%s%s)", round, nq0,
+		 nq1, split ? ", split channels" : "",
+		 together ? ", together" : "");
+	if (together) {
+		if (twovif_up(&nf0, &o0, &fx.peer, fx.ns) ||
+		    twovif_up(&nf1, &o1, p1, ns1))
+			return 1;
+	} else {
+		if (twovif_up(&nf0, &o0, &fx.peer, fx.ns))
+			return 1;
+		if (twovif_traffic(what, &nf0, &fx.peer, NULL, NULL, 100))
+			return 1;
+		if (twovif_up(&nf1, &o1, p1, ns1))
+			return 1;
+	}
+	for (unsigned int k = 0; k < 3; k++) {
+		if (twovif_traffic(what, &nf1, p1, &nf0, &fx.peer,
+				   200 + k * 1000) ||
+		    twovif_traffic(what, &nf0, &fx.peer, &nf1, p1,
+				   300 + k * 1000))
+			return 1;
+	}
+	printf("%s: both vifs, both ways, each frame on its own vif\n", what);
+	CHECK(nf_close(&nf1, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.sf.xs, &o1, T_MS) == 0);
+	nf_release(&nf1);
+	CHECK(nf_close(&nf0, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.sf.xs, &o0, T_MS) == 0);
+	nf_release(&nf0);
+	nf_peer_close(p1);
+	nf_peer_close(&fx.peer);
+	return 0;
+}
+
+static int case_twovif(void)
+{
+	static const struct {
+		unsigned int nq0, nq1;
+		bool together, split;
+	} v[] = {
+	    {2, 2, false, true}, {2, 2, false, false}, {1, 1, false, true},
+	    {2, 2, true, true},	 {2, 1, false, true},  {1, 2, false, false},
+	};
+	const char *only = getenv("TWOVIF_ROUND");
+
+	for (unsigned int i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		if (only && (unsigned int)atoi(only) != i)
+			continue;
+		if (twovif_run(v[i].nq0, v[i].nq1, v[i].together, v[i].split,
+			       i))
+			return 1;
+	}
+	return 0;
+}
+
 #define VIF_BRIDGE "/etc/xen/scripts/vif-bridge"
 
 /* Run vif-bridge as libxl does (libxl_linux.c get_hotplug_env): its own
@@ -1171,6 +1398,7 @@ int main(int argc, char **argv)
 	    {"rate", case_rate},	   {"hostile", case_hostile},
 	    {"norxcopy", case_norxcopy},   {"mcast", case_mcast},
 	    {"reconnect", case_reconnect}, {"vifbridge", case_vifbridge},
+	    {"twovif", case_twovif},
 	};
 	int r, st;
 
