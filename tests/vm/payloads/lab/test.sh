@@ -53,12 +53,14 @@ wait_for 120 console_has 'XB-MARK: lab-done\|LAB-GUEST FAILED\|XB-GUEST: lab FAI
 console_has 'XB-MARK: lab-done' || fail "the guest failed"
 say "the guest (domid $D), from its console"
 sed -n '/XB-GUEST: run lab/,/XB-MARK: lab-done/p' "$(guest_console lab)" | grep -av 'XB-MARK\|XB-GUEST'
-say "dom0: ping the guest through xenbr0 and xenbackd's tap vif$D.0"
-ping -c 3 -W 5 10.99.0.2 || fail "dom0 cannot ping the guest"
+# The guest waits for dom0's pings before it powers off: list the devices
+# first, while they are still in use.
 say "dom0: xl block-list / network-list lab"
 xl block-list lab; xl network-list lab
 say "dom0: xenbackctl list"
 xenbackctl list
+say "dom0: ping the guest through xenbr0 and xenbackd's tap vif$D.0"
+ping -c 3 -W 5 10.99.0.2 || fail "dom0 cannot ping the guest"
 say "dom0: vif$D.0 on the bridge"
 $IP -br link show master xenbr0
 if [ $SHELL_MODE = 1 ]; then
