@@ -402,12 +402,18 @@ static void tx_uring_flush(struct netback_queue *q, unsigned int n)
 		return;
 	}
 	while (done < n) {
+		unsigned int seen = 0;
+
 		io_uring_for_each_cqe(ring, head, cqe)
 		{
 			tx_sent(q, cqe->res, (uint32_t)cqe->user_data);
-			done++;
+			seen++;
 		}
-		io_uring_cq_advance(ring, done);
+		/* Advance by what this round reaped, not the running total:
+		 * moving the head past the tail makes the kernel see a full
+		 * CQ and the next wait never end. */
+		io_uring_cq_advance(ring, seen);
+		done += seen;
 		if (done < n && (r = io_uring_wait_cqe(ring, &cqe)) < 0) {
 			/* Cannot happen: the writes were submitted. */
 			dev_warn_errno(q->dev, r, "queue %u: tap writes",
