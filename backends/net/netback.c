@@ -125,6 +125,96 @@ static void tap_carrier(struct netback_vif *vif, bool on)
 		dev_debug(vif->dev, "TUNSETCARRIER: %s", strerror(errno));
 }
 
+/* Bridge port states (linux/if_bridge.h BR_STATE_*). */
+#define BRPORT_DISABLED 0
+#define BRPORT_BLOCKING 4
+/* How long connect waits for the kernel to apply the carrier. */
+#define LINK_WAIT_MS 2000u
+
+/* The tap's bridge port state (sysfs brport/state); -1 if it is none. */
+static int tap_brport_state(struct netback_vif *vif)
+{
+	char path[48 + IFNAMSIZ];
+	int st = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/brport/state",
+		 vif->ifname);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%d", &st) != 1)
+		st = -1;
+	fclose(f);
+	return st;
+}
+
+/*
+ * Has what the tap is plugged into taken its carrier? The kernel applies a
+ * carrier change later, in its linkwatch work: the operstate
+ * (IFF_RUNNING), then the bridge port leaves the disabled state; until
+ * then a bridge drops what we write. 1 yes (or the tap is down: nothing
+ * forwards anyway), 0 not yet, -errno if it cannot be told (the tap is in
+ * another network namespace).
+ */
+static int tap_link_ready(struct netback_vif *vif)
+{
+	struct ifreq ifr = {0};
+	int r, st;
+
+	r = tap_ifreq(vif, SIOCGIFFLAGS, &ifr);
+	if (r < 0)
+		return r;
+	if (!(ifr.ifr_flags & IFF_UP))
+		return 1;
+	if (!(ifr.ifr_flags & IFF_RUNNING))
+		return 0;
+	st = tap_brport_state(vif);
+	return st != BRPORT_DISABLED && st != BRPORT_BLOCKING;
+}
+
+/*
+ * Carrier on, then wait until the kernel has applied it before the rings
+ * are served. We connect after the hotplug script has put the tap, up,
+ * into its bridge, with the carrier still off (the port disabled); the
+ * guest's netfront has had its own carrier since our InitWait and may
+ * have queued frames all that time (an ARP, a DHCP request): written at
+ * once they would all be dropped by the disabled port. Linux's
+ * xen-netback loses none of them: it turns the carrier on at connect,
+ * before the script ran, and serves its ring only from the vif's
+ * ndo_open, when the script sets it up on the bridge. Bounded: this is the
+ * main thread.
+ */
+static void tap_carrier_on_wait(struct netback_vif *vif)
+{
+	uint64_t t0 = netback_now_usec(), waited;
+	useconds_t pause = 200;
+	int r;
+
+	tap_carrier(vif, true);
+	while ((r = tap_link_ready(vif)) == 0) {
+		waited = netback_now_usec() - t0;
+		if (waited >= LINK_WAIT_MS * 1000ull) {
+			dev_warn(vif->dev,
+				 "%s: link not up %u ms after carrier on "
+				 "(bridge port state %d)",
+				 vif->ifname, LINK_WAIT_MS,
+				 tap_brport_state(vif));
+			return;
+		}
+		usleep(pause);
+		if (pause < 20000)
+			pause *= 2;
+	}
+	if (r < 0)
+		dev_debug_errno(vif->dev, r, "%s: link state unknown",
+				vif->ifname);
+	else
+		dev_debug(vif->dev,
+			  "%s: link up %" PRIu64 " us after carrier on",
+			  vif->ifname, netback_now_usec() - t0);
+}
+
 /* Attach queues [0, n) and detach the rest; returns 0 or -errno. */
 static int tap_attach(struct netback_vif *vif, unsigned int n)
 {
@@ -616,10 +706,19 @@ static int queue_connect(struct netback_vif *vif, unsigned int i,
 			    dev, r, "queue %u: binding port %u", i, q->rx_port);
 		}
 	}
-	q->worker = xb_workers_get(dev->workers);
+	return 0;
+}
+
+/* Start serving queue i's rings on a worker. Returns 0 or -errno. */
+static int queue_start(struct netback_vif *vif, unsigned int i)
+{
+	struct netback_queue *q = vif->queues[i];
+	int r;
+
+	q->worker = xb_workers_get(vif->dev->workers);
 	r = xb_worker_call(q->worker, netback_queue_start, q);
 	if (r < 0)
-		return dev_err_errno(dev, r, "queue %u: starting", i);
+		return dev_err_errno(vif->dev, r, "queue %u: starting", i);
 	q->started = true;
 	return 0;
 }
@@ -714,7 +813,13 @@ static int netback_connect(struct xb_device *dev)
 	} else if (r != -ENOENT) {
 		return dev_err_errno(dev, r, "reading ctrl-ring-ref");
 	}
-	tap_carrier(vif, true);
+	/* Before any queue writes what the guest has queued. */
+	tap_carrier_on_wait(vif);
+	for (unsigned int i = 0; i < vif->nqueues; i++) {
+		r = queue_start(vif, i);
+		if (r)
+			return r;
+	}
 	dev_info(dev, "%s: %u queue%s, sg %d, gso %#x, csum %d/%d, xdp %u%s",
 		 vif->ifname, vif->nqueues, vif->nqueues > 1 ? "s" : "",
 		 vif->feat.can_sg, vif->feat.gso_mask, vif->feat.ip_csum,

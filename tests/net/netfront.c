@@ -215,7 +215,7 @@ static int queue_setup(struct netfront *nf, struct nf_queue *q)
 	return r;
 }
 
-int nf_connect(struct netfront *nf, int timeout_ms)
+int nf_connect_start(struct netfront *nf, int timeout_ms)
 {
 	const struct nf_opts *o = &nf->o;
 	int r;
@@ -267,6 +267,13 @@ int nf_connect(struct netfront *nf, int timeout_ms)
 	/* Like netfront: buffers go in before the backend connects. */
 	for (unsigned int i = 0; i < nf->nq; i++)
 		nf_rx_post(&nf->q[i]);
+	return 0;
+}
+
+int nf_connect_finish(struct netfront *nf, int timeout_ms)
+{
+	int r;
+
 	r = ts_wait_state(nf->xs, nf->be, XenbusStateConnected, timeout_ms);
 	if (r)
 		return r;
@@ -277,6 +284,13 @@ int nf_connect(struct netfront *nf, int timeout_ms)
 			sg_evtchn_notify(nf->sg, nf->q[i].port_rx);
 	}
 	return r;
+}
+
+int nf_connect(struct netfront *nf, int timeout_ms)
+{
+	int r = nf_connect_start(nf, timeout_ms);
+
+	return r ? r : nf_connect_finish(nf, timeout_ms);
 }
 
 static int end_grant(struct netfront *nf, int *ref)

@@ -94,6 +94,12 @@ void nf_init(struct netfront *nf, struct sg_domain *sg, struct xs_handle *xs,
 	     const struct nf_opts *o);
 /* Negotiate and reach Connected. 0 or -errno. */
 int nf_connect(struct netfront *nf, int timeout_ms);
+/* nf_connect in two halves: rings, keys, rx buffers and Initialised, after
+ * which frames may be queued (as Linux netfront does, whose carrier is on
+ * from the backend's InitWait); then wait for the backend's Connected and
+ * go Connected. 0 or -errno. */
+int nf_connect_start(struct netfront *nf, int timeout_ms);
+int nf_connect_finish(struct netfront *nf, int timeout_ms);
 /* Close and revoke every grant (-EBUSY: still mapped). */
 int nf_close(struct netfront *nf, int timeout_ms);
 void nf_release(struct netfront *nf);

@@ -16,7 +16,8 @@
  *             tap, still in its bridge, carries traffic both ways
  *   vifbridge /etc/xen/scripts/vif-bridge run as libxl runs it puts the tap
  *             (renamed to vifname when set) into xenbr0; its
- *             hotplug-status=connected lets the vif connect; offline after
+ *             hotplug-status=connected lets the vif connect; frames the
+ *             guest queued before that all reach the bridge; offline after
  * Each run in a network (and mount, for /sys) namespace of its own.
  *   rate      `rate` holds throughput under its bound, and a change of the
  *             key while connected takes effect
@@ -1041,8 +1042,12 @@ static int run_vif_bridge(const struct nf_opts *o, const char *action,
 	return st == -1 ? -1 : WEXITSTATUS(st);
 }
 
+/* Frames the guest queues before the backend connects. */
+#define EARLY_FRAMES 8
+
 /* One vif through the real vif-bridge: hotplug-status=connected from the
- * script is what lets the backend connect. 0 or 1. */
+ * script is what lets the backend connect; what the guest queued before
+ * that reaches the bridge. 0 or 1. */
 static int vifbridge_one(unsigned int devid, const char *vifname, bool peer)
 {
 	struct nf_opts o = opts(devid, vifname);
@@ -1058,7 +1063,8 @@ static int vifbridge_one(unsigned int devid, const char *vifname, bool peer)
 	name = vifname ? vifname : kname;
 	snprintf(be, sizeof(be), "/local/domain/0/backend/vif/%u/%u", o.domid,
 		 o.devid);
-	snprintf(stfile, sizeof(stfile), "%s/vif-bridge.%u", fx.sf.td.dir, devid);
+	snprintf(stfile, sizeof(stfile), "%s/vif-bridge.%u", fx.sf.td.dir,
+		 devid);
 	CHECK(nf_vif_add(fx.sf.xs, &o) == 0);
 	CHECK(ts_wait_state(fx.sf.xs, be, XenbusStateInitWait, T_MS) == 0);
 	CHECK(if_nametoindex(kname) > 0);
@@ -1067,7 +1073,15 @@ static int vifbridge_one(unsigned int devid, const char *vifname, bool peer)
 	t0 = ts_now_ms();
 	CHECK(run_vif_bridge(&o, "online", 300, stfile) == 0);
 	nf_init(&nf, fx.sg, fx.sf.xs, &o);
-	CHECK(nf_connect(&nf, T_MS) == 0);
+	CHECK(nf_connect_start(&nf, T_MS) == 0);
+	/* Linux netfront's carrier is on from our InitWait: the guest queues
+	 * frames (an ARP, a DHCP request) while the script runs. None may be
+	 * lost: they must wait for the port to take the carrier. */
+	for (i = 0; peer && i < EARLY_FRAMES; i++) {
+		bcast_frame(tbuf, 900 + (uint32_t)i, false);
+		CHECK(nf_send(&nf.q[0], tbuf, 42, 0, 0, 0, 0) > 0);
+	}
+	CHECK(nf_connect_finish(&nf, T_MS) == 0);
 	CHECK(ts_now_ms() - t0 >= 250); /* not before the script's word */
 	f = fopen(stfile, "r");
 	CHECK(f && fscanf(f, "%d", &st) == 1);
@@ -1097,7 +1111,26 @@ static int vifbridge_one(unsigned int devid, const char *vifname, bool peer)
 	CHECK(i < 300);
 	if (peer) {
 		struct virtio_net_hdr none = {0};
+		int n = 0;
 
+		CHECK(nf_tx_wait(&nf.q[0], T_MS) == 0);
+		for (i = 0; i < EARLY_FRAMES; i++) {
+			bcast_frame(tbuf, 900 + (uint32_t)i, false);
+			do
+				n = nf_peer_recv(&fx.peer, &none, rbuf, 70000,
+						 2000);
+			while (n >= 14 &&
+			       !(rbuf[12] == 0x88 && rbuf[13] == 0xb5));
+			if (n != 42 || memcmp(rbuf, tbuf, 42)) {
+				fprintf(stderr,
+					"vif-bridge: frame %d of %d queued "
+					"before the backend connected: %s\n",
+					i, EARLY_FRAMES,
+					n > 0 ? "differs" : "lost");
+				return 1;
+			}
+		}
+		memset(&none, 0, sizeof(none));
 		/* Through the bridge both ways: xenbr0 -- xbp0 == xbp1 in the
 		 * peer namespace. */
 		raw_frame(tbuf, 1000, 77, false);
@@ -1109,7 +1142,8 @@ static int vifbridge_one(unsigned int devid, const char *vifname, bool peer)
 	}
 	printf("vif-bridge online: %s%s%s in xenbr0, connected%s\n", kname,
 	       vifname ? " renamed " : "", vifname ? vifname : "",
-	       peer ? ", traffic both ways" : "");
+	       peer ? ", the frames queued before it and traffic both ways"
+		    : "");
 	CHECK(nf_close(&nf, T_MS) == 0);
 	CHECK(nf_vif_remove(fx.sf.xs, &o, T_MS) == 0);
 	nf_release(&nf);
