@@ -85,6 +85,32 @@ static double self_cpu(void)
 	       (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
+/*
+ * XB_BENCH_HOST_CGROUP=DIR: move the daemon into that (cpuset) cgroup
+ * before it does any I/O, so that its workers and the io_uring workers it
+ * creates later run on the host's CPUs while we, the guest, stay on ours.
+ */
+static int host_cgroup(pid_t pid)
+{
+	const char *dir = getenv("XB_BENCH_HOST_CGROUP");
+	char path[512];
+	FILE *f;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	f = fopen(path, "w");
+	if (!f) {
+		fprintf(stderr, "%s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	r = fprintf(f, "%d\n", (int)pid) < 0;
+	if (fclose(f) || r) {
+		fprintf(stderr, "%s: cannot move %d there\n", path, (int)pid);
+		return -1;
+	}
+	return 0;
+}
+
 struct slot {
 	struct bf_io io;
 	void *buf;
@@ -148,6 +174,10 @@ int main(int argc, char **argv)
 	r = sf_start(&t, dargs);
 	if (r)
 		return r;
+	if (getenv("XB_BENCH_HOST_CGROUP") && host_cgroup(t.td.pid)) {
+		sf_stop(&t);
+		return 1;
+	}
 	v.target = file;
 	if (!bt_domain(&t, 1, o.pool_pages + 256) || bt_add_vbd(&t, &v)) {
 		sf_stop(&t);

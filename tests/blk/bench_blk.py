@@ -17,9 +17,17 @@ by the I/Os done:
 The backend's cost to compare with fio's is dmn/io vs fio/io (dmn/fio);
 the frontend is the guest's, which fio has no counterpart for.
 
+CPUS=split (the default where a cpuset cgroup can be made: root, 2+ CPUs):
+the simulated guest runs on CPU 0, the host side on the others: fio in (a),
+xenbackd and the io_uring workers it starts in (b). Under a hypervisor the
+guest's vCPUs are not dom0's; on a 2-CPU machine with every process on every
+CPU the simulated guest takes CPU time that (a) gives to fio's io_uring
+worker. CPUS=shared: no placement (what the figure was before).
+
 DAEMON2=/path/to/another/xenbackd adds its runs (same cases, alternating
 with the others) in the last columns: before/after comparisons in one go.
 """
+import atexit
 import json
 import os
 import resource
@@ -57,6 +65,74 @@ def children_cpu():
     return r.ru_utime + r.ru_stime
 
 
+def cpuset_root():
+    """The cpuset hierarchy's root (cgroup v1 or v2), or None."""
+    if os.path.exists("/sys/fs/cgroup/cpuset/cpuset.cpus"):
+        return "/sys/fs/cgroup/cpuset", "cpuset."
+    try:
+        with open("/sys/fs/cgroup/cgroup.controllers") as f:
+            if "cpuset" in f.read().split():
+                with open("/sys/fs/cgroup/cgroup.subtree_control", "w") as c:
+                    c.write("+cpuset")
+                return "/sys/fs/cgroup", "cpuset."
+    except OSError:
+        pass
+    return None
+
+
+def make_cpusets():
+    """SPLIT mode: the guest (simulated blkfront) on CPU 0, the host side
+    (fio for a, xenbackd with its io_uring workers for b) on the others, as
+    under a hypervisor, where the guest's vCPU is not dom0's. Returns
+    (guest_dir, host_dir) or None with the reason printed."""
+    n = os.cpu_count() or 1
+    r = cpuset_root()
+    if n < 2 or not r or os.geteuid() != 0:
+        print("CPUS=split needs root, 2+ CPUs and a cpuset cgroup: "
+              "running CPUS=shared")
+        return None
+    root, pre = r
+    with open(os.path.join(root, pre + "mems")) as f:
+        mems = f.read().strip() or "0"
+    dirs = []
+    for name, cpus in (("xb-bench-guest", "0"),
+                       ("xb-bench-host", "1-%d" % (n - 1))):
+        d = os.path.join(root, name)
+        os.makedirs(d, exist_ok=True)
+        for k, v in (("cpus", cpus), ("mems", mems)):
+            with open(os.path.join(d, pre + k), "w") as f:
+                f.write(v)
+        dirs.append(d)
+    return dirs
+
+
+def drop_cpusets():
+    for d in CPUSETS or ():
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
+
+
+def enter(cg):
+    """preexec_fn: this child into cgroup cg (nothing without one)."""
+    if not cg:
+        return None
+
+    def f():
+        with open(os.path.join(cg, "cgroup.procs"), "w") as fp:
+            fp.write(str(os.getpid()))
+    return f
+
+
+CPUS = os.environ.get("CPUS", "split")
+CPUSETS = make_cpusets() if CPUS == "split" else None
+if not CPUSETS:
+    CPUS = "shared"
+GUEST_CG, HOST_CG = CPUSETS if CPUSETS else (None, None)
+atexit.register(drop_cpusets)
+
+
 def run_fio(pattern, bs, qd):
     c0, m0, t0 = children_cpu(), machine_busy(), time.monotonic()
     out = subprocess.run(
@@ -64,7 +140,8 @@ def run_fio(pattern, bs, qd):
          "--ioengine=io_uring", "--rw=" + pattern, "--bs=%d" % bs,
          "--iodepth=%d" % qd, "--runtime=%d" % T, "--time_based",
          "--output-format=json"],
-        check=True, capture_output=True, text=True).stdout
+        check=True, capture_output=True, text=True,
+        preexec_fn=enter(HOST_CG)).stdout
     c1, m1, t1 = children_cpu(), machine_busy(), time.monotonic()
     j = json.loads(out)["jobs"][0]
     ios = j["read"]["total_ios"] + j["write"]["total_ios"]
@@ -79,10 +156,12 @@ def run_xbd(pattern, bs, qd, extra=(), daemon=None):
     env = dict(os.environ)
     if daemon:
         env["XB_DAEMON"] = daemon
+    if HOST_CG:
+        env["XB_BENCH_HOST_CGROUP"] = HOST_CG
     out = subprocess.run(
         [BENCH, FILE, pattern, str(bs), str(qd), str(T), "--log-level=warn"]
         + list(extra), check=True, capture_output=True, text=True,
-        env=env).stdout
+        env=env, preexec_fn=enter(GUEST_CG)).stdout
     f = out.strip().splitlines()[-1].split()
     iops = float(f[3])
     return {"iops": iops, "mbps": float(f[4]), "dmn_us": float(f[5]),
@@ -97,6 +176,12 @@ def med(runs, k):
 print("fio and xenbackd+simulated blkfront on %s, O_DIRECT, %d s x %d "
       "alternating runs, medians; CPU = us on CPU per I/O" % (FILE, T,
                                                             REPEAT))
+if CPUSETS:
+    print("CPUS=split: simulated guest on CPU 0; fio (a) and xenbackd with "
+          "its io_uring workers (b) on CPUs 1-%d" % ((os.cpu_count() or 2) - 1))
+else:
+    print("CPUS=shared: every process on every CPU (the simulated guest "
+          "competes with the backend for them)")
 hdr = ("%-9s %6s %3s | %8s %7s %6s | %8s %7s %6s %6s | %5s %7s | %5s %5s"
        % ("pattern", "bs", "qd", "fio IOPS", "MB/s", "cpu", "xbd IOPS",
           "MB/s", "dmn", "fe", "ratio", "dmn/fio", "oth-a", "oth-b"))
