@@ -153,12 +153,14 @@ xenbackctl list
 
 # ---- network-attach / network-detach while g1 runs ----------------------------------------
 wait_console g1 "XB-MARK: hot-wait" 120
+# what crosses the hot-plugged NIC's tap from its first frame (printed on
+# failure): tcpdump starts as soon as xenbackd has made the tap
+(t=0; while [ ! -e /sys/class/net/vif$D1.1 ] && [ $t -lt 1200 ]; do sleep 0.05; t=$((t + 1)); done
+ exec timeout 180 tcpdump -Z root -nn -e -l -c 60 -i vif$D1.1) > /tmp/tcpdump.log 2>&1 &
 ts "xl network-attach g1 bridge=xenbr0"
 xl network-attach g1 bridge=xenbr0 || die "xl network-attach"
 xl network-list g1
 vif_ok $D1 1
-# what crosses the hot-plugged NIC's tap (printed on failure)
-timeout 120 tcpdump -Z root -nn -e -l -c 40 -i vif$D1.1 > /tmp/tcpdump.log 2>&1 &
 wait_console g1 "XB-MARK: hot-done" 90
 ping -c 2 -W 5 10.99.1.2 || die "dom0 cannot ping g1's eth1"
 xenbackctl list

@@ -35,10 +35,19 @@ gts "eth0: rx $c0 packets, tx $(stat_of eth0 tx_packets) packets"
 mark "hot-wait"
 nic_up eth1 10.99.1.2/24
 r0=$(stat_of eth1 rx_packets)
-ping -c 3 -W 5 -I eth1 10.99.1.1 || {
+eth1_diag() {
     ip addr; ip route; ip neigh; ip -s link
     for f in /sys/class/net/eth1/statistics/*; do echo "$f $(cat $f)"; done
-    die "ping dom0 through eth1"; }
+}
+# netfront's carrier is on as soon as the backend is in InitWait, but the
+# backend (xenbackd, or Xen's netback) moves frames only once dom0's hotplug
+# script has put its vif up on the bridge: that took 20 s on a loaded host.
+# What we send meanwhile waits in the ring; an ARP that gets no answer within
+# ~3 s fails, and ping gives up. Wait for the path as a user would.
+t0=$(cut -d' ' -f1 /proc/uptime)
+wait_until 60 ping -c 1 -W 1 -I eth1 10.99.1.1 || { eth1_diag; die "no answer from dom0 through eth1 within 60 s"; }
+gts "eth1: first answer from dom0 (waited since ${t0}s)"
+ping -c 3 -W 5 -I eth1 10.99.1.1 || { eth1_diag; die "ping dom0 through eth1"; }
 xb-tcp send 10.99.1.1 5001 8m || die "xb-tcp send to dom0 through eth1"
 r1=$(stat_of eth1 rx_packets)
 [ "$r1" -gt "$r0" ] || die "eth1 received nothing ($r0 -> $r1 packets)"
