@@ -10,10 +10,15 @@
 #   domU.cpio.gz   guest initramfs: busybox, frontend modules, /init running guest.d scripts
 #   guest-tools.ext4  fio + its libraries on ext4, for a guest (through a dom0 QEMU disk)
 #   KVER           kernel ABI (e.g. 6.1.0-56-amd64), for building out-of-tree modules
+#   qdisk.cpio.gz  (--with-qdisk only) QEMU's Xen device model, Debian's qemu-system-xen, and
+#                  its libraries: a cpio run-vm.sh appends to dom0's when XB_VM_QDISK=1
 #
 # Options:  --with-headers  also apt-get install linux-headers-$KVER on the host (for the shim)
+#           --with-qdisk    also apt-get install qemu-system-xen on the host and build qdisk.cpio.gz
+#                           (the same as XB_VM_QDISK=1; tests/bench/vm/bench-vm.sh sets it)
 #           --force         rebuild the initramfs images even if the inputs did not change
-# Env:      XB_VM_CACHE, XB_VM_OUT, XB_VM_IMAGES (directories), XB_VM_OFFLINE=1 (use cached .debs only)
+# Env:      XB_VM_CACHE, XB_VM_OUT, XB_VM_IMAGES (directories), XB_VM_OFFLINE=1 (use cached .debs only),
+#           XB_VM_QDISK=1 (--with-qdisk)
 # Exit:     0 images ready; 77 QEMU or the Debian packages cannot be installed or downloaded
 #           (or not root, so nothing can be installed): the vm suite skips; 1 any other failure
 set -euo pipefail
@@ -21,10 +26,11 @@ set -euo pipefail
 # unavailable MSG: what the vm tier needs cannot be had on this machine (exit 77)
 unavailable() { log "UNAVAILABLE: $*"; exit 77; }
 
-WITH_HEADERS=0 FORCE=0
+WITH_HEADERS=0 FORCE=0 WITH_QDISK=${XB_VM_QDISK:-0}
 for a in "$@"; do
     case $a in
         --with-headers) WITH_HEADERS=1 ;;
+        --with-qdisk) WITH_QDISK=1 ;;
         --force) FORCE=1 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option $a" ;;
@@ -61,6 +67,15 @@ if [ ${#missing[@]} -gt 0 ]; then
     [ -n "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -v lock)" ] || apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
         || unavailable "apt-get install ${missing[*]} failed"
+fi
+# QEMU's Xen device model (Debian's qemu-system-xen, /usr/libexec/xen-qemu-system-i386: where
+# Debian's libxl looks for it), for the benchmark's qdisk column. Only when asked: the vm suite
+# needs none of it, and it would make every boot unpack 13 MB more (2-3 s under TCG).
+QDISK_PKG=qemu-system-xen QDISK_DM=/usr/libexec/xen-qemu-system-i386
+if [ $WITH_QDISK = 1 ] && ! dpkg-query -W -f='${Status}' $QDISK_PKG 2>/dev/null | grep -q 'install ok installed'; then
+    log "apt-get install $QDISK_PKG"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $QDISK_PKG >/dev/null \
+        || unavailable "apt-get install $QDISK_PKG failed"
 fi
 
 # --- Debian packages --------------------------------------------------------------------------
@@ -111,6 +126,23 @@ XEN=$(xroot xen-hypervisor-4.17-amd64); KR=$(xroot "$KPKG"); BB=$(xroot busybox-
 XU=$(xroot xen-utils-4.17); XC=$(xroot xen-utils-common); XS=$(xroot xenstore-utils)
 KMOD="$KR/lib/modules/$KVER"
 [ -e "$KMOD/modules.dep" ] || { log "depmod $KVER"; depmod -b "$KR" "$KVER"; }
+
+# --- qdisk.cpio.gz: QEMU's device model, appended to dom0's initramfs when asked -----------------
+# The binary at its packaged path and every library ldd lists (the host is the same Debian 12),
+# libc and the Xen libraries included: the cpio does not depend on dom0's. Its own stamp, so
+# that it is rebuilt when qemu-system-xen changes, and so that dom0's images do not depend on it.
+if [ $WITH_QDISK = 1 ]; then
+    qstamp=$( { dpkg-query -W $QDISK_PKG qemu-system-data; sha256sum $QDISK_DM; cat "$XB_VM_DIR/build-images.sh" "$XB_VM_DIR/lib.sh"; } | sha256sum | cut -c1-16)
+    if [ $FORCE = 1 ] || [ "$(cat "$XB_VM_IMAGES/QDISK_STAMP" 2>/dev/null)" != "$qstamp" ] || [ ! -s "$XB_VM_IMAGES/qdisk.cpio.gz" ]; then
+        log "qdisk initramfs ($QDISK_DM)"
+        Q="$XB_VM_OUT/stage-qdisk"; rm -rf "$Q"; stage_root "$Q"
+        copy_elf "$Q" $QDISK_DM
+        # libxl starts it with -vnc none, and QEMU still loads the keymap (qemu-system-data's)
+        install -D -m 0644 /usr/share/qemu/keymaps/en-us "$Q/usr/share/qemu/keymaps/en-us"
+        make_cpio "$Q" "$XB_VM_IMAGES/qdisk.cpio.gz"
+        echo "$qstamp" > "$XB_VM_IMAGES/QDISK_STAMP"
+    fi
+fi
 
 # --- stamp: skip the rebuild when nothing changed ----------------------------------------------
 stamp=$( { for p in $PKGS; do basename "${DEB[$p]}"; done
@@ -236,4 +268,4 @@ mke2fs -q -F -t ext4 -L xb-tools -d "$T" "$XB_VM_IMAGES/guest-tools.ext4"
 
 echo "$stamp" > "$XB_VM_IMAGES/STAMP"
 log "images in $XB_VM_IMAGES:"
-(cd "$XB_VM_IMAGES" && ls -l xen vmlinuz vmlinux.gz dom0.cpio.gz domU.cpio.gz guest-tools.ext4 KVER | awk '{printf "    %-14s %10d\n", $9, $5}') >&2
+(cd "$XB_VM_IMAGES" && ls -l xen vmlinuz vmlinux.gz dom0.cpio.gz domU.cpio.gz guest-tools.ext4 KVER $([ $WITH_QDISK = 0 ] || echo qdisk.cpio.gz) | awk '{printf "    %-14s %10d\n", $9, $5}') >&2

@@ -19,7 +19,8 @@
 #   --log FILE        console log (default: out/runs/<time>/console.log)
 #   --shell           interactive: dom0 shell on the console after the test (xbvm.shell=1)
 #   --quiet           print only XB-VM lines, not the whole console
-# Env: XB_VM_IMAGES (images dir), XB_VM_MEM (MiB, default 2048), XB_VM_DOM0_MEM (default 1024M)
+# Env: XB_VM_IMAGES (images dir), XB_VM_MEM (MiB, default 2048), XB_VM_DOM0_MEM (default 1024M),
+#      XB_VM_QDISK=1 (append qdisk.cpio.gz: QEMU's Xen device model in dom0, build-images.sh --with-qdisk)
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
@@ -71,13 +72,18 @@ done
 for f in "${FILES[@]}"; do install -D "${f%%:*}" "$P/${f#*:}"; done
 for m in "${MODULES[@]}"; do install -D -m 0644 "$m" "$P/lib/modules/$KVER/extra/$(basename "$m")"; done
 # libraries already in dom0's image are not duplicated (same host, same files)
-INITRD="$RUN/initrd.cpio.gz"
+# dom0's initramfs: dom0.cpio.gz [+ qdisk.cpio.gz] [+ the payload] (the kernel unpacks each in turn)
+CPIOS=("$IMG/dom0.cpio.gz")
+if [ "${XB_VM_QDISK:-0}" = 1 ]; then
+    [ -s "$IMG/qdisk.cpio.gz" ] || { echo "SKIP: $IMG/qdisk.cpio.gz missing: run tests/vm/build-images.sh --with-qdisk" >&2; exit 77; }
+    CPIOS+=("$IMG/qdisk.cpio.gz")
+fi
 if [ -n "$(find "$P" ! -type d ! -type l)" ]; then
     make_cpio "$P" "$RUN/payload.cpio.gz"
-    cat "$IMG/dom0.cpio.gz" "$RUN/payload.cpio.gz" > "$INITRD"
-else
-    INITRD="$IMG/dom0.cpio.gz"
+    CPIOS+=("$RUN/payload.cpio.gz")
 fi
+INITRD="$RUN/initrd.cpio.gz"
+if [ ${#CPIOS[@]} = 1 ]; then INITRD=${CPIOS[0]}; else cat "${CPIOS[@]}" > "$INITRD"; fi
 
 XEN_ARGS="console=com1 com1=115200,8n1 dom0_mem=${XB_VM_DOM0_MEM:-1024M},max:${XB_VM_DOM0_MEM:-1024M} loglvl=all guest_loglvl=all $XEN_EXTRA"
 DOM0_ARGS="console=hvc0 earlyprintk=xen panic=5 loglevel=5 xbvm.timeout=$((TIMEOUT > 60 ? TIMEOUT - 30 : TIMEOUT)) $DOM0_EXTRA"
