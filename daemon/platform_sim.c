@@ -562,29 +562,52 @@ static int xb_sim_gnt_unmap(struct xb_platform *p, void *addr,
 	return 0;
 }
 
-/* One copy segment: returns the GNTST_* status. */
-static int xb_sim_copy_one(struct xb_sim_dom *d, struct xb_gnt_copy *s)
-{
-	uint8_t *gva;
-	uint32_t frame;
-	uint16_t off = s->offset, len = s->len;
-	int st;
+/* Ops of one grant-copy batch pinned at a time (a stack array each). */
+#define XB_SIM_COPY_CHUNK 64
 
-	if ((unsigned int)off + len > XB_PAGE_SIZE)
-		return GNTST_bad_copy_arg;
+/*
+ * Copies segs[0..n) (n <= XB_SIM_COPY_CHUNK) of domain d, each op judged
+ * on its own as Xen's GNTTABOP_copy does: bounds, then the grant's
+ * permissions, pinned for the copy so the guest cannot revoke it midway,
+ * and its own status. One lock for the whole chunk's checks and pins, the
+ * data copied with no lock held, one more for the unpins: a grant the
+ * guest ends during the chunk stays usable until the chunk is done, as it
+ * would for an op already running in Xen.
+ */
+static void xb_sim_copy_chunk(struct xb_sim_dom *d, struct xb_gnt_copy *segs,
+			      unsigned int n)
+{
+	uint32_t frame[XB_SIM_COPY_CHUNK];
+	unsigned int i;
+
 	pthread_mutex_lock(&d->lock);
-	/* Pinned for the copy, as Xen does: the guest cannot revoke midway. */
-	st = xb_sim_pin(d, s->ref, s->to_guest, false, &frame);
-	if (st == GNTST_okay) {
-		gva = d->mem + (size_t)frame * XB_SIM_PAGE_SIZE + off;
-		if (s->to_guest)
-			memcpy(gva, s->local, len);
+	for (i = 0; i < n; i++) {
+		struct xb_gnt_copy *s = &segs[i];
+
+		if ((unsigned int)s->offset + s->len > XB_PAGE_SIZE)
+			s->status = GNTST_bad_copy_arg;
 		else
-			memcpy(s->local, gva, len);
-		xb_sim_unpin(d, s->ref, s->to_guest);
+			s->status = (int16_t)xb_sim_pin(d, s->ref, s->to_guest,
+							false, &frame[i]);
 	}
 	pthread_mutex_unlock(&d->lock);
-	return st;
+	for (i = 0; i < n; i++) {
+		struct xb_gnt_copy *s = &segs[i];
+		uint8_t *gva;
+
+		if (s->status != GNTST_okay)
+			continue;
+		gva = d->mem + (size_t)frame[i] * XB_SIM_PAGE_SIZE + s->offset;
+		if (s->to_guest)
+			memcpy(gva, s->local, s->len);
+		else
+			memcpy(s->local, gva, s->len);
+	}
+	pthread_mutex_lock(&d->lock);
+	for (i = 0; i < n; i++)
+		if (segs[i].status == GNTST_okay)
+			xb_sim_unpin(d, segs[i].ref, segs[i].to_guest);
+	pthread_mutex_unlock(&d->lock);
 }
 
 /* gnt_copy: returns 0 once every segment has its status. */
@@ -592,29 +615,33 @@ static int xb_sim_gnt_copy(struct xb_platform *p, unsigned int count,
 			   struct xb_gnt_copy *segs)
 {
 	struct xb_sim_plat *sp = xb_sim_plat(p);
-	struct xb_sim_dom *d = NULL;
-	unsigned int i;
-	int r;
+	unsigned int i = 0, n;
 
-	for (i = 0; i < count; i++) {
-		struct xb_gnt_copy *s = &segs[i];
+	while (i < count) {
+		struct xb_sim_dom *d;
+		int r;
 
-		if (!d || d->domid != s->domid) {
+		/* A run of ops on one domain: it is looked up once. */
+		for (n = 1; i + n < count && segs[i + n].domid == segs[i].domid;
+		     n++)
+			;
+		r = xb_sim_dom_get(sp, segs[i].domid, &d);
+		if (r < 0) {
+			int16_t st = r == -ESRCH ? GNTST_bad_domain
+						 : GNTST_general_error;
+
+			for (unsigned int k = 0; k < n; k++)
+				segs[i + k].status = st;
+		} else {
+			for (unsigned int k = 0; k < n; k += XB_SIM_COPY_CHUNK)
+				xb_sim_copy_chunk(d, segs + i + k,
+						  n - k < XB_SIM_COPY_CHUNK
+						      ? n - k
+						      : XB_SIM_COPY_CHUNK);
 			xb_sim_dom_put(d);
-			d = NULL;
-			r = xb_sim_dom_get(sp, s->domid, &d);
-			if (r == -ESRCH) {
-				s->status = GNTST_bad_domain;
-				continue;
-			}
-			if (r < 0) {
-				s->status = GNTST_general_error;
-				continue;
-			}
 		}
-		s->status = (int16_t)xb_sim_copy_one(d, s);
+		i += n;
 	}
-	xb_sim_dom_put(d);
 	return 0;
 }
 
