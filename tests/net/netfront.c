@@ -584,6 +584,9 @@ int nf_tx_wait(struct nf_queue *q, int timeout_ms)
 
 /* ---- rx ---- */
 
+/* Frames netfront's NAPI poll takes before it refills (its weight). */
+#define NF_RX_BUDGET 64
+
 int nf_rx_post(struct nf_queue *q)
 {
 	RING_IDX i = q->rx.req_prod_pvt;
@@ -706,7 +709,15 @@ int nf_recv(struct nf_queue *q, uint8_t *buf, uint32_t cap,
 			first = false;
 		}
 	} while (more);
-	nf_rx_post(q);
+	/* Refill as netfront's NAPI poll does: once it has taken what the
+	 * backend pushed, or a poll's budget of frames, not after each one
+	 * (which would wake a backend waiting for buffers once per frame). */
+	if (++q->rx_unposted >= NF_RX_BUDGET ||
+	    __atomic_load_n(&q->rx.sring->rsp_prod, __ATOMIC_ACQUIRE) ==
+		q->rx.rsp_cons) {
+		q->rx_unposted = 0;
+		nf_rx_post(q);
+	}
 	if (err)
 		return err;
 	return buf && len > cap ? -EMSGSIZE : (int)len;

@@ -50,6 +50,7 @@ struct nf_queue {
 	uint8_t *rxbuf[NF_RX_SIZE];
 	int rxref[NF_RX_SIZE];
 	unsigned int tx_inflight;
+	unsigned int rx_unposted; /* frames taken since the last refill */
 	bool defer_push; /* nf_send leaves pushing to nf_tx_flush */
 	uint64_t tx_errors, tx_ok;
 };
