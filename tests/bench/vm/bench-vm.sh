@@ -4,20 +4,28 @@
 # QD32, 128 KiB sequential read/write at QD8; raw, O_DIRECT, libaio; RT seconds each) and the
 # same TCP stream each way through its eth0 (xb-tcp, byte-verified), served by
 #   (c) xenbackd, started as its systemd unit would (the xenbackd build of tests/vm), then
+#   (b) QEMU's qdisk (Debian's qemu-system-xen 7.2, /usr/libexec/xen-qemu-system-i386, which
+#       libxl starts as the guest's device model, -machine xenpv, for disks with
+#       backendtype=qdisk; xenbackd stopped, no kernel blkback): fio only, no NIC; the payload
+#       prints the evidence (xvda's backend is backend/qdisk/..., Connected, no backend/vbd,
+#       the device model's pid, command line and I/O), then
 #   (a) the kernel's xen-blkback + xen-netback (insmod'ed after xenbackd stopped).
-# (b) QEMU's qdisk: not measured - Debian's qemu-system-xen is not in the dom0 image (see
-#     tests/vm/README.md). Prints the table with c/a. Not a timed test: ~5 min.
+# Sets XB_VM_QDISK=1: build-images.sh --with-qdisk installs qemu-system-xen on the host and
+# builds images/qdisk.cpio.gz (the device model + its libraries, 13 MB), run-vm.sh appends it
+# to dom0's initramfs (the vm suite's boots do not carry it). Prints the table with c/a and
+# c/b (TCP: c/a only). Not a timed test: ~6 min.
 # Usage: bench-vm.sh [RUNTIME_SECONDS (default 8)] [TCP_BYTES (default 64m)]
 # Under TCG the absolute numbers mean little; the ratios are what count.
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 RT=${1:-8} NB=${2:-64m}
 out=$(mktemp)
+export XB_VM_QDISK=1     # QEMU's device model in dom0, for (b)
 XB_VM_TIMEOUT=${XB_BENCH_TIMEOUT:-900} "$HERE/../../vm/vm-test.sh" "$HERE/payload" \
     --dom0-args "xbvm.rt=$RT xbvm.netbytes=$NB" 2>&1 | tee "$out" | grep -a --line-buffered -E 'XB-VM|BENCH'
 rc=${PIPESTATUS[0]}
 echo
-echo "side by side, same guest (2 vCPUs), same jobs; fio ${RT} s per job, TCP ${NB} per direction:"
+echo "side by side, same guest (2 vCPUs), same jobs; fio ${RT} s per job, TCP ${NB} per direction (not qdisk):"
 grep -a -o 'XB-BENCH-TABLE: .*' "$out" | sed 's/XB-BENCH-TABLE: /  /'
 rm -f "$out"
 exit $rc

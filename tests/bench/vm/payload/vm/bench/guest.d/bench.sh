@@ -1,11 +1,13 @@
 #!/bin/sh
 # The bench guest: the same fio jobs on /dev/xvda (raw, O_DIRECT, libaio) and the same TCP
 # streams through eth0, whichever backend dom0 put behind them. Prints "XB-BENCH: KEY VALUE".
+# xbvm.net=0 (QEMU's qdisk: no NIC): the fio jobs only.
 gts() { local up; read -r up _ < /proc/uptime; echo "[domU ${up}s] $*"; }
 die() { echo "BENCH-GUEST FAILED: $*"; exit 1; }
 arg() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" /proc/cmdline; }
 RT=$(arg xbvm.rt); RT=${RT:-8}
-i=0; while [ ! -b /dev/xvda ] || [ ! -b /dev/xvdb ] || [ ! -e /sys/class/net/eth0 ]; do
+NET=$(arg xbvm.net); NET=${NET:-1}
+i=0; while [ ! -b /dev/xvda ] || [ ! -b /dev/xvdb ] || { [ $NET = 1 ] && [ ! -e /sys/class/net/eth0 ]; }; do
     i=$((i + 1)); [ $i -lt 300 ] || die "no xvda/xvdb/eth0"; sleep 0.1; done
 modprobe crc32c_generic; modprobe ext4
 T=/mnt/tools
@@ -27,6 +29,7 @@ job randwrite-4k-qd32 randwrite 4k   32
 job read-128k-qd8     read      128k 8
 job write-128k-qd8    write     128k 8
 umount $T
+[ $NET = 1 ] || { echo "XB-MARK: bench-done"; exit 0; }
 ip link set eth0 up; ip addr add 10.99.0.2/24 dev eth0
 i=0; while [ "$(cat /sys/class/net/eth0/carrier)" != 1 ]; do i=$((i + 1)); [ $i -lt 300 ] || die "no carrier"; sleep 0.1; done
 ping -c 2 -W 5 10.99.0.1 >/dev/null || die "ping dom0"
