@@ -223,25 +223,23 @@ static int xb_xen_evtchn_ack(struct xb_evtchn *e)
 {
 	struct xb_xen_evtchn *ec = xb_xen_ec(e);
 	xenevtchn_port_or_error_t port;
-	int fired = 0;
 
-	/* The kernel masks a port when it queues it: drain what is queued on
-	 * this handle (only our port, normally once) and unmask each. */
-	for (;;) {
-		errno = 0;
-		port = xenevtchn_pending(ec->xce);
-		if (port < 0) {
-			if (errno == EAGAIN)
-				break;
-			return xb_xen_errno();
-		}
-		errno = 0;
-		if (xenevtchn_unmask(ec->xce, (evtchn_port_t)port) < 0)
-			return xb_xen_errno();
-		if ((evtchn_port_t)port == ec->local)
-			fired = 1;
-	}
-	return fired;
+	/*
+	 * The handle has our port only, and the kernel masks a port when it
+	 * queues it: until we unmask, nothing else can be queued, so one
+	 * read drains the queue (no second read to see EAGAIN: under a PV
+	 * dom0 every system call is a trip through the hypervisor). Should
+	 * more ever be queued, the descriptor stays readable and the worker's
+	 * level-triggered epoll comes back for it.
+	 */
+	errno = 0;
+	port = xenevtchn_pending(ec->xce);
+	if (port < 0)
+		return errno == EAGAIN ? 0 : xb_xen_errno();
+	errno = 0;
+	if (xenevtchn_unmask(ec->xce, (evtchn_port_t)port) < 0)
+		return xb_xen_errno();
+	return (evtchn_port_t)port == ec->local;
 }
 
 static int xb_xen_evtchn_notify(struct xb_evtchn *e)
