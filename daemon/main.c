@@ -38,6 +38,7 @@ enum {
 	OPT_BLK_MAX_INDIRECT,
 	OPT_BLK_MAX_PERSISTENT,
 	OPT_BLK_PERSISTENT_IDLE,
+	OPT_BLK_LOOP,
 	OPT_NET_MAX_QUEUES,
 };
 
@@ -63,6 +64,7 @@ static const struct option long_opts[] = {
 	  OPT_BLK_MAX_PERSISTENT },
 	{ "blk-persistent-idle", required_argument, NULL,
 	  OPT_BLK_PERSISTENT_IDLE },
+	{ "blk-loop", required_argument, NULL, OPT_BLK_LOOP },
 	{ "net-max-queues", required_argument, NULL, OPT_NET_MAX_QUEUES },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -112,6 +114,10 @@ static void usage(FILE *f)
 "                            (default: 1056; 0 disables persistent grants)\n"
 "      --blk-persistent-idle SECONDS  unmap a persistent grant unused this\n"
 "                            long, 1..86400 (default: 60)\n"
+"      --blk-loop MODE       a loop device over a whole file (what the block\n"
+"                            hotplug script makes of a file target): file =\n"
+"                            serve the file itself, device = the loop device\n"
+"                            (default: file)\n"
 "\n"
 "Network backend (vif):\n"
 "      --net-max-queues N    queues (tap queues) offered to a frontend, 1..16\n"
@@ -243,6 +249,7 @@ static void parse_args(int argc, char **argv)
 	cfg.blk_max_ring_order = 4;
 	cfg.blk_max_indirect = 256;
 	cfg.blk_max_persistent = 1056;
+	cfg.blk_loop_file = true;
 	cfg.blk_persistent_idle = 60;
 
 	while ((c = getopt_long(argc, argv, "t:p:w:c:l:fs:hV", long_opts,
@@ -333,6 +340,16 @@ static void parse_args(int argc, char **argv)
 		case OPT_BLK_PERSISTENT_IDLE:
 			cfg.blk_persistent_idle = parse_num(
 				"--blk-persistent-idle", optarg, 1, 86400);
+			break;
+		case OPT_BLK_LOOP:
+			if (!strcmp(optarg, "file"))
+				cfg.blk_loop_file = true;
+			else if (!strcmp(optarg, "device"))
+				cfg.blk_loop_file = false;
+			else
+				bad_usage("--blk-loop: '%s' is not one of "
+					  "file, device",
+					  optarg);
 			break;
 		case OPT_NET_MAX_QUEUES:
 			cfg.net_max_queues =

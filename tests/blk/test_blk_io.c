@@ -27,6 +27,10 @@
  *                        counted, device still serving
  *   sector4k             a 4 KiB logical-sector loop device: geometry,
  *                        misaligned requests refused, integrity at QD 32
+ *   loopfile             a loop device over a whole file is served as
+ *                        the file (log, data in the file); one with an
+ *                        offset as the device; --blk-loop=device: both
+ *                        as devices
  *   qdisk                --types vbd,qdisk: a backend/qdisk device as
  *                        libxl writes it (params aio:PATH, no hotplug
  *                        script) next to a vbd, both with integrity
@@ -907,6 +911,118 @@ out:
 	return r;
 }
 
+/*
+ * What the block hotplug script makes of a file target: a loop device.
+ * Over a whole file it is served as the file itself (--blk-loop=file, the
+ * default): the log says so and the data is in the file. A loop with an
+ * offset is served as the device: a write at sector 0 lands 1 MiB into its
+ * file. With --blk-loop=device (second run) the whole-file loop is served
+ * as the device too.
+ */
+static int loopfile_run(bool bypass)
+{
+	static const char *const dev_args[] = {"--blk-loop=device", NULL};
+	struct ts_vbd v = mkvbd(1, 51712, NULL), w = mkvbd(1, 51728, NULL);
+	struct bf_opts o = {.persistent = true};
+	struct bt_load l = {.qd = 32,
+			    .ops = 2000,
+			    .write_pct = 50,
+			    .page_offsets = true,
+			    .seed = bypass ? 61 : 62};
+	static char whole[500], offs[500], msg[700], cmd[700];
+	static uint8_t buf[64 * 1024], rd[64 * 1024];
+	char loop1[64] = "", loop2[64] = "", be[128], fe[128];
+	struct blkfront f, g;
+	int fd, r = sf_start(&T, bypass ? NULL : dev_args);
+
+	if (r)
+		return r;
+	snprintf(whole, sizeof(whole), "%s/whole.img", T.td.dir);
+	snprintf(offs, sizeof(offs), "%s/offset.img", T.td.dir);
+	BT_CHECK(bt_image(whole, 16 * MiB, true) == 0);
+	BT_CHECK(bt_image(offs, 16 * MiB, true) == 0);
+	snprintf(cmd, sizeof(cmd), "losetup --find --show '%s' 2>/dev/null",
+		 whole);
+	if (sh(cmd, loop1, sizeof(loop1)) || !loop1[0]) {
+		printf("SKIP: no loop devices here\n");
+		sf_stop(&T);
+		return 77;
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "losetup -o 1048576 --find --show '%s' 2>/dev/null", offs);
+	r = 1;
+	if (sh(cmd, loop2, sizeof(loop2)) || !loop2[0]) {
+		fprintf(stderr, "losetup -o failed\n");
+		goto out;
+	}
+	v.target = loop1;
+	if (attach(0, &v, &o, &f))
+		goto out;
+	snprintf(msg, sizeof(msg),
+		 "%s is a loop device over %s: serving the file directly",
+		 loop1, whole);
+	if (log_has(msg) != bypass) {
+		fprintf(stderr, "log %s '%s'\n", bypass ? "lacks" : "has",
+			msg);
+		goto out_f;
+	}
+	if (f.sectors != 16 * MiB / 512 || bt_integrity(&f, whole, &l))
+		goto out_f;
+
+	w.vdev = "xvdb";
+	w.target = loop2;
+	bt_paths(&w, be, fe);
+	if (bt_add_vbd(&T, &w) ||
+	    bf_connect(&g, T.sg[1], T.xs, be, fe, &o, BT_MS)) {
+		fprintf(stderr, "the offset loop did not connect\n");
+		goto out_f;
+	}
+	if (log_has(offs) || g.sectors != 15 * MiB / 512) {
+		fprintf(stderr, "offset loop: %llu sectors, or served as file\n",
+			(unsigned long long)g.sectors);
+		goto out_g;
+	}
+	memset(buf, 0xa7, sizeof(buf));
+	if (bf_rw(&g, BLKIF_OP_WRITE, 0, buf, 128) != 0 ||
+	    bf_rw(&g, BLKIF_OP_FLUSH_DISKCACHE, 0, NULL, 0) != 0) {
+		fprintf(stderr, "write through the offset loop failed\n");
+		goto out_g;
+	}
+	fd = open(offs, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || pread(fd, rd, sizeof(rd), 1048576) != sizeof(rd) ||
+	    memcmp(buf, rd, sizeof(rd))) {
+		fprintf(stderr, "sector 0 of the offset loop is not at 1 MiB\n");
+		if (fd >= 0)
+			close(fd);
+		goto out_g;
+	}
+	close(fd);
+	r = 0;
+out_g:
+	if (bf_close(&g, BT_MS))
+		r = 1;
+out_f:
+	r = finish(&f, r);
+	goto detach;
+out:
+	sf_stop(&T);
+detach:
+	snprintf(cmd, sizeof(cmd), "losetup -d %s %s 2>/dev/null", loop1,
+		 loop2);
+	sh(cmd, NULL, 0);
+	return r;
+}
+
+static int case_loopfile(void)
+{
+	int r = loopfile_run(true);
+
+	if (r)
+		return r;
+	memset(&T, 0, sizeof(T)); /* a new daemon in a new directory */
+	return loopfile_run(false);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -930,6 +1046,7 @@ int main(int argc, char **argv)
 	    {"null", case_null},
 	    {"enospc", case_enospc},
 	    {"sector4k", case_sector4k},
+	    {"loopfile", case_loopfile},
 	    {"qdisk", case_qdisk},
 	    {"reconnect", case_reconnect},
 	};

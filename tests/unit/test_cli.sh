@@ -39,6 +39,7 @@ expect 2 'not a CPU list' --cpus a
 expect 2 'not one of err, warn, info, debug' --log-level loud
 expect 2 'not one of stderr' --log-target file
 expect 2 'not one of auto, io_uring, aio, null' --blk-engine spdk
+expect 2 'not one of file, device' --blk-loop banana
 expect 2 'from 0 to 4' --blk-max-ring-order 5
 expect 2 'from 11 to 256' --blk-max-indirect 300
 expect 2 'from 1 to 64' --blk-max-queues 0
