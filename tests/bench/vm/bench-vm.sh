@@ -19,13 +19,29 @@
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 RT=${1:-8} NB=${2:-64m}
-out=$(mktemp)
+out=$(mktemp) host=$(mktemp)
 export XB_VM_QDISK=1     # QEMU's device model in dom0, for (b)
+# the host's load while each column runs: under TCG another VM on the host (2 cores) slows
+# whichever column it overlaps, and the ratios with it. Every 5 s: 1-min load average and the
+# QEMU processes besides ours; the phase is the last "BENCH X: xl create" line.
+(while sleep 5; do
+    n=$(pgrep -c -x qemu-system-x86)      # comm: qemu-system-x86_64 cut to 15 characters
+    echo "host $(cut -d' ' -f1 /proc/loadavg) $((n > 0 ? n - 1 : 0))"
+ done) > "$host" &
+sampler=$!
 XB_VM_TIMEOUT=${XB_BENCH_TIMEOUT:-900} "$HERE/../../vm/vm-test.sh" "$HERE/payload" \
-    --dom0-args "xbvm.rt=$RT xbvm.netbytes=$NB" 2>&1 | tee "$out" | grep -a --line-buffered -E 'XB-VM|BENCH'
+    --dom0-args "xbvm.rt=$RT xbvm.netbytes=$NB" 2>&1 | tee "$out" | grep -a --line-buffered -E 'XB-VM|BENCH' |
+    while IFS= read -r l; do
+        printf '%s\n' "$l"
+        [[ $l =~ BENCH\ ([a-z]+):\ xl\ create ]] && echo "phase ${BASH_REMATCH[1]}" >> "$host"
+    done
 rc=${PIPESTATUS[0]}
+kill $sampler 2>/dev/null
 echo
 echo "side by side, same guest (2 vCPUs), same jobs; fio ${RT} s per job, TCP ${NB} per direction (not qdisk):"
 grep -a -o 'XB-BENCH-TABLE: .*' "$out" | sed 's/XB-BENCH-TABLE: /  /'
-rm -f "$out"
+awk '$1 == "phase" {p = $2; o[++n] = p} $1 == "host" && p != "" {l[p] += $2; m[p] = ($3 > m[p]) ? $3 : m[p]; c[p]++}
+     END {printf "host while each ran (1-min load average, most other QEMU VMs at once):"
+          for (i = 1; i <= n; i++) if (c[o[i]]) printf "  %s %.1f, %d;", o[i], l[o[i]] / c[o[i]], m[o[i]]; print ""}' "$host"
+rm -f "$out" "$host"
 exit $rc
