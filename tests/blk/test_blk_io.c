@@ -25,8 +25,9 @@
  *   null                 --blk-engine=null answers OK without I/O
  *   enospc               a backing file on a full filesystem: errors,
  *                        counted, device still serving
- *   sector4k             a 4 KiB logical-sector loop device: geometry,
- *                        misaligned requests refused, integrity at QD 32
+ *   sector4k             a 4 KiB logical-sector loop device, served as a
+ *                        device (--blk-loop=device): geometry, misaligned
+ *                        requests refused, integrity at QD 32, BLKDISCARD
  *   loopfile             a loop device over a whole file is served as
  *                        the file (log, data in the file); one with an
  *                        offset as the device; --blk-loop=device: both
@@ -839,6 +840,8 @@ static int sh(const char *cmd, char *out, size_t len)
 	return pclose(p) == 0 ? 0 : -1;
 }
 
+static const char *const loop_dev_args[] = {"--blk-loop=device", NULL};
+
 static int case_sector4k(void)
 {
 	struct ts_vbd v = mkvbd(1, 51712, NULL);
@@ -849,7 +852,8 @@ static int case_sector4k(void)
 	static uint8_t buf[64 * 1024], rd[64 * 1024];
 	int r;
 
-	r = sf_start(&T, NULL);
+	/* The loop as a block device (not its file): the block-device path. */
+	r = sf_start(&T, loop_dev_args);
 	if (r)
 		return r;
 	snprintf(file, sizeof(file), "%s/disk4k.img", T.td.dir);
@@ -897,6 +901,29 @@ static int case_sector4k(void)
 
 		if (bt_integrity(&f, loopdev, &l))
 			goto out_close;
+	}
+	/* BLKDISCARD on the device: the loop punches a hole, zeroes read. */
+	if (!f.feat_discard) {
+		fprintf(stderr, "the loop device offers no discard\n");
+		goto out_close;
+	} else {
+		struct bf_io io = { .op = BLKIF_OP_DISCARD, .sector = 4096,
+				    .nr_sectors = 2048, .queue = -1 };
+
+		if (bf_sync(&f, &io, BT_MS) != BLKIF_RSP_OKAY ||
+		    bf_rw(&f, BLKIF_OP_READ, 4096, rd, 128) != 0) {
+			fprintf(stderr, "discard on the device failed\n");
+			goto out_close;
+		}
+		for (size_t i = 0; i < sizeof(rd); i++)
+			if (rd[i]) {
+				fprintf(stderr, "discarded range not zero\n");
+				goto out_close;
+			}
+	}
+	if (!log_has("direct I/O, sector 4096/4096") || log_has("serving the file")) {
+		fprintf(stderr, "not served as the block device\n");
+		goto out_close;
 	}
 	r = 0;
 out_close:
