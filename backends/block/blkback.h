@@ -117,6 +117,8 @@ struct blkback_req {
 	uint32_t len;       /* bytes left to transfer */
 	uint32_t done;      /* bytes transferred so far */
 	uint64_t disc_len;  /* discard: bytes */
+	bool disc_secure;   /* discard: BLKSECDISCARD */
+	int slow_res;       /* an operation of the slow thread: its result */
 	/* Non-persistent data mapping: one contiguous range. */
 	void *map_addr;
 	unsigned int map_count;
@@ -176,6 +178,11 @@ struct blkback_queue {
 	bool excl_running;         /* the exclusive request is in the engine */
 	unsigned int queued;       /* engine ops queued since commit */
 	unsigned int eng_inflight; /* engine ops not yet completed */
+	/* Operations that block (BLKDISCARD, fallocate without io_uring) run
+	 * on a thread of the queue's own, started at the first one; they
+	 * count in eng_inflight too. */
+	struct blkback_slow *slow;
+	unsigned int slow_inflight;
 	struct blkback_pgnt_cache pgc;
 	/* Scratch for one request's segments (indirect up to max). */
 	struct blkif_request_segment *segs;

@@ -16,10 +16,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -427,48 +429,223 @@ err_put:
 	return err;
 }
 
-/* ---- discard ---- */
+/* ---- operations that block, off the worker ---- */
 
 /*
- * Files: a punch-hole through the engine when it can run one off this
- * thread (io_uring's fallocate), else here. Block devices: BLKDISCARD is
- * an ioctl that io_uring cannot issue before Linux 6.12
- * (BLOCK_URING_CMD_DISCARD), so it runs here, synchronously: discards are
- * rare next to reads and writes, and the kernel only queues the discard
- * bios (it waits for them, as Linux's blkback does in its own thread).
- * Returns 1 if the request went to the engine, else 0 or -errno.
+ * BLKDISCARD is an ioctl that waits for the device (io_uring cannot issue
+ * it before Linux 6.12), and fallocate without io_uring is a plain system
+ * call: run on the worker, a long one would hold up every queue of every
+ * guest that worker serves. They go to a thread of this queue's instead
+ * (Linux's blkback runs them in the ring's own thread), which answers
+ * through an eventfd the worker watches.
  */
-static int do_discard(struct blkback_queue *q, struct blkback_req *r,
-		      const struct blkback_preq *p)
+struct blkback_slow {
+	pthread_t thr;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct blkback_req *todo, *todo_tail, *done;
+	int efd;
+	bool stop;
+};
+
+static int slow_run(struct blkback_queue *q, struct blkback_req *r)
 {
 	struct blkback_dev *bd = q->bd;
-	uint64_t off = p->sector << SECTOR_SHIFT;
-	uint64_t len = p->nr_sectors << SECTOR_SHIFT;
-	int err;
 
-	if (!len)
-		return 0;
-	if (!bd->is_blkdev && q->eng->submit_discard) {
-		r->offset = off;
-		r->disc_len = len;
-		err = eng_submit_discard(q, r);
-		return err ? err : 1;
-	}
 	if (bd->is_blkdev) {
-		uint64_t range[2] = { off, len };
-		bool secure = bd->discard_secure &&
-			      (p->flag & BLKIF_DISCARD_SECURE);
+		uint64_t range[2] = { r->offset, r->disc_len };
 
-		if (ioctl(bd->fd, secure ? BLKSECDISCARD : BLKDISCARD,
+		if (ioctl(bd->fd, r->disc_secure ? BLKSECDISCARD : BLKDISCARD,
 			  range) < 0)
 			return -errno;
 		return 0;
 	}
 	/* Punching a hole leaves the size alone and reads back zeroes. */
 	if (fallocate(bd->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      (off_t)off, (off_t)len) < 0)
+		      (off_t)r->offset, (off_t)r->disc_len) < 0)
 		return -errno;
 	return 0;
+}
+
+static void *slow_main(void *arg)
+{
+	struct blkback_queue *q = arg;
+	struct blkback_slow *s = q->slow;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		struct blkback_req *r = s->todo;
+
+		if (!r) {
+			if (s->stop)
+				break;
+			pthread_cond_wait(&s->cond, &s->lock);
+			continue;
+		}
+		s->todo = r->next;
+		if (!s->todo)
+			s->todo_tail = NULL;
+		pthread_mutex_unlock(&s->lock);
+		r->slow_res = slow_run(q, r);
+		pthread_mutex_lock(&s->lock);
+		r->next = s->done;
+		s->done = r;
+		pthread_cond_broadcast(&s->cond);
+		if (write(s->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			dev_warn_errno(q, -errno, "slow thread: eventfd");
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* Worker: complete what the slow thread finished. */
+static void slow_reap(struct blkback_queue *q)
+{
+	struct blkback_slow *s = q->slow;
+	struct blkback_req *r, *next;
+	uint64_t v;
+
+	if (read(s->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		dev_warn_errno(q, -errno, "slow thread: eventfd");
+	pthread_mutex_lock(&s->lock);
+	r = s->done;
+	s->done = NULL;
+	pthread_mutex_unlock(&s->lock);
+	for (; r; r = next) {
+		next = r->next;
+		q->slow_inflight--;
+		blkback_io_done(r, r->slow_res);
+	}
+}
+
+static void queue_run(struct blkback_queue *q);
+
+static void slow_cb(int fd, uint32_t events, void *arg)
+{
+	struct blkback_queue *q = arg;
+
+	slow_reap(q);
+	queue_run(q);
+}
+
+static int slow_start(struct blkback_queue *q)
+{
+	struct blkback_slow *s = calloc(1, sizeof(*s));
+	int err;
+
+	if (!s)
+		return -ENOMEM;
+	s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (s->efd < 0) {
+		err = -errno;
+		free(s);
+		return err;
+	}
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	err = xb_worker_add_fd(q->worker, s->efd, EPOLLIN, slow_cb, q);
+	if (err)
+		goto err;
+	q->slow = s;
+	err = -pthread_create(&s->thr, NULL, slow_main, q);
+	if (err) {
+		q->slow = NULL;
+		xb_worker_del_fd(q->worker, s->efd);
+		goto err;
+	}
+	pthread_setname_np(s->thr, "xb-blk-slow");
+	return 0;
+err:
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->cond);
+	close(s->efd);
+	free(s);
+	return err;
+}
+
+/* Worker, stopping: wait for the slow thread's work, then end it. */
+static void slow_wait(struct blkback_queue *q)
+{
+	struct blkback_slow *s = q->slow;
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->done)
+		pthread_cond_wait(&s->cond, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	slow_reap(q);
+}
+
+static void slow_fini(struct blkback_queue *q)
+{
+	struct blkback_slow *s = q->slow;
+
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->stop = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->thr, NULL);
+	xb_worker_del_fd(q->worker, s->efd);
+	close(s->efd);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->cond);
+	free(s);
+	q->slow = NULL;
+}
+
+static int slow_submit(struct blkback_queue *q, struct blkback_req *r)
+{
+	struct blkback_slow *s;
+
+	if (!q->slow) {
+		int err = slow_start(q);
+
+		if (err)
+			return err;
+	}
+	s = q->slow;
+	r->state = BLKBACK_REQ_DISCARD;
+	r->next = NULL;
+	q->eng_inflight++;
+	q->slow_inflight++;
+	pthread_mutex_lock(&s->lock);
+	if (s->todo_tail)
+		s->todo_tail->next = r;
+	else
+		s->todo = r;
+	s->todo_tail = r;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+/* ---- discard ---- */
+
+/*
+ * Files: a punch-hole through the engine when it can run one off this
+ * thread (io_uring's fallocate, run by io-wq). Block devices (BLKDISCARD),
+ * and files with an engine that cannot: the queue's slow thread.
+ * Returns 1 if the request is under way, else 0 or -errno.
+ */
+static int do_discard(struct blkback_queue *q, struct blkback_req *r,
+		      const struct blkback_preq *p)
+{
+	struct blkback_dev *bd = q->bd;
+	int err;
+
+	if (!p->nr_sectors)
+		return 0;
+	r->offset = p->sector << SECTOR_SHIFT;
+	r->disc_len = p->nr_sectors << SECTOR_SHIFT;
+	r->disc_secure = bd->is_blkdev && bd->discard_secure &&
+			 (p->flag & BLKIF_DISCARD_SECURE);
+	if (!bd->is_blkdev && q->eng->submit_discard)
+		err = eng_submit_discard(q, r);
+	else
+		err = slow_submit(q, r);
+	return err ? err : 1;
 }
 
 /* ---- one request ---- */
@@ -918,7 +1095,13 @@ int blkback_queue_stop(void *arg)
 	q->stopping = true;
 	queue_commit(q);
 	while (q->eng_inflight) {
-		int err = q->eng->reap(q, true);
+		int err;
+
+		if (q->slow_inflight == q->eng_inflight) {
+			slow_wait(q); /* only the slow thread's are left */
+			continue;
+		}
+		err = q->eng->reap(q, true);
 
 		if (err && err != -EINTR && err != -EAGAIN) {
 			dev_err_errno(q, err, "%s: waiting for %u operations",
@@ -931,6 +1114,7 @@ int blkback_queue_stop(void *arg)
 	if (q->exclusive && !q->excl_running)
 		req_finish(q, q->exclusive, -EIO);
 	queue_respond(q);
+	slow_fini(q);
 
 	if (q->timer_fd >= 0) {
 		xb_worker_del_fd(q->worker, q->timer_fd);
