@@ -27,7 +27,7 @@ export XB_VM_QDISK=1     # QEMU's device model in dom0, for (b)
 (while sleep 5; do
     n=$(pgrep -c -x qemu-system-x86)      # comm: qemu-system-x86_64 cut to 15 characters
     echo "host $(cut -d' ' -f1 /proc/loadavg) $((n > 0 ? n - 1 : 0))"
- done) > "$host" &
+ done) >> "$host" &
 sampler=$!
 XB_VM_TIMEOUT=${XB_BENCH_TIMEOUT:-900} "$HERE/../../vm/vm-test.sh" "$HERE/payload" \
     --dom0-args "xbvm.rt=$RT xbvm.netbytes=$NB" 2>&1 | tee "$out" | grep -a --line-buffered -E 'XB-VM|BENCH' |
