@@ -101,7 +101,7 @@ guest_cfg g1 xb-fs,xb-ro "xbvm.rosum=$ROSUM" \
 ts "xl create g1"
 xl create /tmp/g1.cfg || die "xl create g1"
 ts "g1 created (domid $(xl domid g1))"
-wait_console g1 "XB-GUEST: run xb-fs" 60
+wait_console g1 "XB-GUEST: run xb-fs" 180   # the guest boots: slow when the host is loaded
 xenbackctl list
 wait_domain_gone 180 g1 || die "g1 still running"
 ts "g1 gone"
@@ -128,7 +128,7 @@ ts "xl create g2"
 xl create /tmp/g2.cfg || die "xl create g2"
 D2=$(xl domid g2)
 ts "g2 created (domid $D2)"
-wait_console g2 "XB-MARK: hot-wait" 60
+wait_console g2 "XB-MARK: hot-wait" 180
 guest_pass g2 xb-reboot
 ts "xl block-attach g2 xvdc"
 xl block-attach g2 'format=raw, vdev=xvdc, access=rw, target=/tmp/hot.img' || die "xl block-attach"

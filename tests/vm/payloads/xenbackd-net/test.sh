@@ -129,7 +129,7 @@ ts "xl create g1 (vif = ['bridge=xenbr0'], 2 vCPUs)"
 xl create /tmp/g1.cfg || die "xl create g1"
 D1=$(xl domid g1)
 ts "g1 created (domid $D1)"
-wait_console g1 "XB-MARK: net-ready" 90
+wait_console g1 "XB-MARK: net-ready" 180   # includes the guest's boot: slow when the host is loaded
 xl network-list g1
 xenbackctl list
 vif_ok $D1 0
