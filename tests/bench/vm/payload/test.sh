@@ -64,7 +64,7 @@ qdisk_evidence() {
         "xen_blkback loaded: $(grep -q '^xen_blkback ' /proc/modules && echo yes || echo no)"
     pid=$(xenstore-read /local/domain/$d/image/device-model-pid) || fail "qdisk: no device-model-pid"
     [ "$(readlink /proc/$pid/exe)" = $DM ] || fail "qdisk: pid $pid is $(readlink /proc/$pid/exe), not $DM"
-    ts "BENCH qdisk: device model pid $pid: $(tr '\0' ' ' < /proc/$pid/cmdline | cut -c1-400)"
+    ts "BENCH qdisk: device model pid $pid: $(tr '\0' ' ' < /proc/$pid/cmdline | cut -c1-600)"
     echo $pid > /tmp/qemu.pid
     # every 5 s: the I/O has to go through QEMU, and this must not take dom0's CPU from it
     (while cat /proc/$pid/io /proc/$pid/stat > /tmp/qemu-io.new 2>/dev/null; do mv /tmp/qemu-io.new /tmp/qemu-io; sleep 5; done) &
