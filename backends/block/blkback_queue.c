@@ -870,23 +870,6 @@ static bool queue_busy_poll(struct blkback_queue *q)
 	return false;
 }
 
-/*
- * Completions that are there already (data in the page cache, a fast
- * device: the kernel completes those within the submission) are taken now
- * and answered in this pass, not after another trip through epoll.
- */
-static void queue_reap_ready(struct blkback_queue *q)
-{
-	int err;
-
-	if (!q->eng->ready || !q->eng->ready(q))
-		return;
-	err = q->eng->reap(q, false);
-	if (err)
-		dev_warn_errno(q, err, "%s: reap", q->eng->name);
-	queue_commit(q); /* short transfers, fsync after a write */
-}
-
 /* One pass: consume, submit the batch, answer, until the ring is idle. */
 static void queue_run(struct blkback_queue *q)
 {
@@ -895,7 +878,6 @@ static void queue_run(struct blkback_queue *q)
 	do {
 		queue_consume(q);
 		queue_commit(q);
-		queue_reap_ready(q);
 		queue_respond(q);
 		if (q->exclusive) {
 			queue_start_exclusive(q);
