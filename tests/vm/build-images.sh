@@ -198,6 +198,7 @@ add_busybox() {
 # --- xb-tcp: our byte-verified TCP stream (files/xb-tcp.c), static, for dom0 and the guests ---
 log "xb-tcp (gcc -static)"
 gcc -O2 -Wall -static -pthread -o "$XB_VM_OUT/xb-tcp" "$XB_VM_DIR/files/xb-tcp.c"
+gcc -O2 -Wall -static -o "$XB_VM_OUT/xb-seedrng" "$XB_VM_DIR/files/xb-seedrng.c"
 
 # --- domU initramfs -----------------------------------------------------------------------------
 log "domU initramfs"
@@ -208,6 +209,9 @@ install -m 0755 "$XB_VM_DIR/files/domU-init" "$U/init"
 for b in mke2fs e2fsck; do copy_elf "$U" "$(command -v $b)" "/usr/sbin/$b"; done
 ln -sfn mke2fs "$U/usr/sbin/mkfs.ext4"; ln -sfn e2fsck "$U/usr/sbin/fsck.ext4"
 install -D -m 0755 "$XB_VM_OUT/xb-tcp" "$U/usr/bin/xb-tcp"
+# a test guest has no RNG device: its init credits this seed (files/xb-seedrng.c)
+install -D -m 0755 "$XB_VM_OUT/xb-seedrng" "$U/usr/bin/xb-seedrng"
+head -c 64 /dev/urandom > "$U/etc/xb-rng-seed"
 mkdir -p "$U/guest.d"
 install -m 0755 "$XB_VM_DIR/files/guest-blk-proof.sh" "$U/guest.d/blk-proof.sh"
 install -m 0755 "$XB_VM_DIR/files/guest-net-proof.sh" "$U/guest.d/net-proof.sh"
