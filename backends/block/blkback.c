@@ -198,6 +198,12 @@ static bool file_dio_ok(int fd)
 	return true;
 }
 
+/* Discard (punch-hole) granularity on a file: its filesystem's block. */
+static unsigned int file_discard_granularity(const struct stat *st)
+{
+	return st->st_blksize >= 512 ? (unsigned int)st->st_blksize : 512;
+}
+
 static void probe_file(struct blkback_dev *bd, const struct stat *st,
 		       bool discard_enable)
 {
@@ -211,9 +217,7 @@ static void probe_file(struct blkback_dev *bd, const struct stat *st,
 		bd->phys_sector_size = 512;
 	if (!bd->readonly && discard_enable) {
 		bd->discard = true;
-		bd->discard_granularity =
-			st->st_blksize >= 512 ? (unsigned int)st->st_blksize :
-						512;
+		bd->discard_granularity = file_discard_granularity(st);
 		bd->discard_alignment = 0;
 	}
 }
@@ -330,8 +334,7 @@ static int loop_to_file(struct blkback_dev *bd, const struct stat *lst)
 	bd->discard_secure = false;
 	if (bd->discard) {
 		/* punch-hole on the file, as the loop driver would do */
-		bd->discard_granularity = fst.st_blksize >= 512 ?
-			(unsigned int)fst.st_blksize : 512;
+		bd->discard_granularity = file_discard_granularity(&fst);
 		if (bd->discard_granularity < bd->sector_size)
 			bd->discard_granularity = bd->sector_size;
 		bd->discard_alignment = 0;
