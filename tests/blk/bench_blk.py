@@ -4,7 +4,8 @@
 
 For each case, (a) fio with io_uring and (b) the simulated blkfront through
 xenbackd run on the same file, O_DIRECT, same block size and queue depth,
-alternately REPEAT times; the medians are printed.
+alternately REPEAT times (who goes first alternating too); the medians are
+printed, with the lowest and highest ratio of a single repetition (range).
 
 CPU is measured the same way on both sides: time on CPU of every thread of
 the process (the kernel's precise sum, io_uring workers included), divided
@@ -182,27 +183,37 @@ if CPUSETS:
 else:
     print("CPUS=shared: every process on every CPU (the simulated guest "
           "competes with the backend for them)")
-hdr = ("%-9s %6s %3s | %8s %7s %6s | %8s %7s %6s %6s | %5s %7s | %5s %5s"
+hdr = ("%-9s %6s %3s | %8s %7s %6s | %8s %7s %6s %6s | %5s %9s %7s | %5s %5s"
        % ("pattern", "bs", "qd", "fio IOPS", "MB/s", "cpu", "xbd IOPS",
-          "MB/s", "dmn", "fe", "ratio", "dmn/fio", "oth-a", "oth-b"))
+          "MB/s", "dmn", "fe", "ratio", "range", "dmn/fio", "oth-a",
+          "oth-b"))
 if DAEMON2:
     hdr += " | %8s %6s %5s" % ("D2 IOPS", "dmn", "ratio")
 print(hdr)
 print("-" * len(hdr))
 for pattern, bs, qd in CASES:
     fa, xb, x2 = [], [], []
-    for _ in range(REPEAT):
-        fa.append(run_fio(pattern, bs, qd))
-        xb.append(run_xbd(pattern, bs, qd))
+    for i in range(REPEAT):
+        # who goes first alternates: a drift of the machine's speed
+        # during a case must not favour one side
+        if i % 2:
+            xb.append(run_xbd(pattern, bs, qd))
+            fa.append(run_fio(pattern, bs, qd))
+        else:
+            fa.append(run_fio(pattern, bs, qd))
+            xb.append(run_xbd(pattern, bs, qd))
         if DAEMON2:
             x2.append(run_xbd(pattern, bs, qd, daemon=DAEMON2))
     a_iops, b_iops = med(fa, "iops"), med(xb, "iops")
     a_cpu, b_dmn = med(fa, "cpu_us"), med(xb, "dmn_us")
+    # one repetition's ratio, lowest and highest: the spread of the figure
+    rr = [x["iops"] / f["iops"] for f, x in zip(fa, xb) if f["iops"] > 0]
     line = ("%-9s %6d %3d | %8.0f %7.1f %6.2f | %8.0f %7.1f %6.2f %6.2f | "
-            "%5.2f %7.2f | %5.2f %5.2f"
+            "%5.2f %4.2f-%4.2f %7.2f | %5.2f %5.2f"
             % (pattern, bs, qd, a_iops, med(fa, "mbps"), a_cpu, b_iops,
                med(xb, "mbps"), b_dmn, med(xb, "fe_us"), b_iops / a_iops,
-               b_dmn / a_cpu, med(fa, "other"), med(xb, "other")))
+               min(rr), max(rr), b_dmn / a_cpu, med(fa, "other"),
+               med(xb, "other")))
     if DAEMON2:
         line += " | %8.0f %6.2f %5.2f" % (med(x2, "iops"), med(x2, "dmn_us"),
                                           med(x2, "iops") / a_iops)

@@ -13,12 +13,20 @@
 # Sets XB_VM_QDISK=1: build-images.sh --with-qdisk installs qemu-system-xen on the host and
 # builds images/qdisk.cpio.gz (the device model + its libraries, 13 MB), run-vm.sh appends it
 # to dom0's initramfs (the vm suite's boots do not carry it). Prints the table with c/a and
-# c/b (TCP: c/a only). Not a timed test: ~8 min, 15 on a loaded host (XB_BENCH_TIMEOUT bounds the VM, 1500 s).
-# Usage: bench-vm.sh [RUNTIME_SECONDS (default 8)] [TCP_BYTES (default 64m)]
+# c/b (TCP: c/a only). ROUNDS rounds of the three in the one boot, the order reversed every
+# other round (c b a, a b c, ...); the table has each figure's median over the rounds, the
+# ratios of the medians and the range of one round's c/a (under TCG one boot's figures
+# differ from the next's by up to 2x, even on a quiet host: one round is not a measurement).
+# Not a timed test: ~4 min per round on a quiet host (XB_BENCH_TIMEOUT bounds the VM:
+# 900 s + 900 s per round).
+# Usage: bench-vm.sh [RUNTIME_SECONDS (default 8)] [TCP_BYTES (default 64m)] [ROUNDS (default 3)]
+# XB_BENCH_DAEMON2=/path/to/another/xenbackd (a non-sanitized build of another tree, e.g. a
+# change's before and after): a column (d) in every round, that binary started as the unit
+# would in place of this tree's, printed with d/a and d/c: A/B in one boot.
 # Under TCG the absolute numbers mean little; the ratios are what count.
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-RT=${1:-8} NB=${2:-64m}
+RT=${1:-8} NB=${2:-64m} ROUNDS=${3:-3}
 out=$(mktemp) host=$(mktemp)
 export XB_VM_QDISK=1     # QEMU's device model in dom0, for (b)
 # the host's load while each column runs: under TCG another VM on the host (2 cores) slows
@@ -29,8 +37,13 @@ export XB_VM_QDISK=1     # QEMU's device model in dom0, for (b)
     echo "host $(cut -d' ' -f1 /proc/loadavg) $((n > 0 ? n - 1 : 0))"
  done) >> "$host" &
 sampler=$!
-XB_VM_TIMEOUT=${XB_BENCH_TIMEOUT:-1500} "$HERE/../../vm/vm-test.sh" "$HERE/payload" \
-    --dom0-args "xbvm.rt=$RT xbvm.netbytes=$NB" 2>&1 | tee "$out" | grep -a --line-buffered -E 'XB-VM|BENCH' |
+D2=()
+if [ -n "${XB_BENCH_DAEMON2:-}" ]; then
+    [ -x "$XB_BENCH_DAEMON2" ] || { echo "XB_BENCH_DAEMON2=$XB_BENCH_DAEMON2: not an executable"; exit 2; }
+    D2=(--bin "$XB_BENCH_DAEMON2:/usr/sbin/xenbackd2")
+fi
+XB_VM_TIMEOUT=${XB_BENCH_TIMEOUT:-$((900 + (${#D2[@]} ? 1200 : 900) * ROUNDS))} "$HERE/../../vm/vm-test.sh" "$HERE/payload" \
+    "${D2[@]}" --dom0-args "xbvm.rt=$RT xbvm.netbytes=$NB xbvm.rounds=$ROUNDS" 2>&1 | tee "$out" | grep -a --line-buffered -E 'XB-VM|BENCH' |
     while IFS= read -r l; do
         printf '%s\n' "$l"
         [[ $l =~ BENCH\ ([a-z]+):\ xl\ create ]] && echo "phase ${BASH_REMATCH[1]}" >> "$host"
@@ -38,7 +51,7 @@ XB_VM_TIMEOUT=${XB_BENCH_TIMEOUT:-1500} "$HERE/../../vm/vm-test.sh" "$HERE/paylo
 rc=${PIPESTATUS[0]}
 kill $sampler 2>/dev/null
 echo
-echo "side by side, same guest (2 vCPUs), same jobs; fio ${RT} s per job, TCP ${NB} per direction (not qdisk):"
+echo "side by side, same guest (2 vCPUs), same jobs; fio ${RT} s per job, TCP ${NB} per direction (not qdisk); $ROUNDS rounds:"
 grep -a -o 'XB-BENCH-TABLE: .*' "$out" | sed 's/XB-BENCH-TABLE: /  /'
 awk '$1 == "phase" {p = $2; if (!(p in seen)) {seen[p]; o[++n] = p}} $1 == "host" && p != "" {l[p] += $2; m[p] = ($3 > m[p]) ? $3 : m[p]; c[p]++}
      END {printf "host while each ran (1-min load average, most other QEMU VMs at once):"

@@ -5,12 +5,17 @@
 # disks with backendtype=qdisk: xenbackd stopped, no kernel blkback loaded; no NIC, so fio
 # only), then by (a) the kernel's xen-blkback + xen-netback (insmod'ed from /opt/kernel-backends).
 # Prints the evidence that qemu serves (b) and the table.
+# xbvm.rounds=N (default 3): N rounds of the three, the order reversed every other round
+# (c b a, a b c, ...) so that a drift of the host's speed during the boot does not favour one
+# column; the table gives each figure's median over the rounds, the ratios of the medians,
+# and the lowest and highest c/a of a single round.
 . /etc/xb-vm/lib.sh
 set -u
 IP=/usr/bin/ip
 DM=/usr/libexec/xen-qemu-system-i386      # where Debian's libxl looks for the device model
 arg() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" /proc/cmdline; }
 RT=$(arg xbvm.rt); RT=${RT:-8}
+ROUNDS=$(arg xbvm.rounds); ROUNDS=${ROUNDS:-3}
 fail() {
     echo "BENCH FAILED: $*"; cat "$(guest_console bench)" 2>/dev/null | tail -40
     tail -20 /var/log/xenbackd.log; tail -20 /var/log/xen/qemu-dm-bench.log 2>/dev/null
@@ -83,26 +88,69 @@ run() {     # LABEL CFG [net]
     wait_for 900 console_has 'XB-MARK: bench-done\|BENCH-GUEST FAILED' || fail "$1: the guest did not finish"
     console_has 'XB-MARK: bench-done' || fail "$1: the guest failed"
     wait_domain_gone 60 bench || xl destroy bench
-    grep -a 'XB-BENCH:' "$log" | tr -d '\r' | sed "s/^XB-BENCH: /$1 /" | tee -a /tmp/bench.res
+    grep -a 'XB-BENCH:' "$log" | tr -d '\r' | sed "s/^XB-BENCH: /$1 $round /" | tee -a /tmp/bench.res
 }
-# (c) xenbackd
+# Who serves: xenbackd (started as its unit would: the common start hook), nobody (qdisk's
+# turn: QEMU serves its own disks), or the kernel's xen-blkback + xen-netback.
+xenbackd_stop() {
+    kill -0 "$(cat /run/xenbackd.pid)" 2>/dev/null || return 0
+    kill "$(cat /run/xenbackd.pid)"; wait_for 20 eval '! kill -0 $(cat /run/xenbackd.pid)' || fail "xenbackd did not stop"
+}
+kernel_unload() {
+    grep -q '^xen_netback ' /proc/modules && { rmmod xen_netback || fail "rmmod xen-netback"; }
+    grep -q '^xen_blkback ' /proc/modules && { rmmod xen_blkback || fail "rmmod xen-blkback"; }
+    return 0
+}
+# serve_xenbackd [BINARY]: xenbackd running from /usr/sbin/xenbackd, which is BINARY (default:
+# this tree's); another binary is put in place as an upgrade would be (copied over the
+# unit's path, then started by the unit's command line)
+XB_CUR=/usr/sbin/xenbackd.this
+cp /usr/sbin/xenbackd $XB_CUR
+serve_xenbackd() {
+    local want=${1:-/usr/sbin/xenbackd.this}
+    kernel_unload
+    if ! cmp -s "$want" /usr/sbin/xenbackd; then
+        xenbackd_stop
+        cp "$want" /usr/sbin/xenbackd.new && mv /usr/sbin/xenbackd.new /usr/sbin/xenbackd || fail "install $want"
+    fi
+    kill -0 "$(cat /run/xenbackd.pid)" 2>/dev/null || . /etc/xb-vm/start.d/50-xenbackd.sh
+    kill -0 "$(cat /run/xenbackd.pid)" || fail "xenbackd is not running"
+}
+serve_kernel() {
+    xenbackd_stop
+    grep -q '^xen_blkback ' /proc/modules || insmod /opt/kernel-backends/xen-blkback.ko || fail "insmod xen-blkback"
+    grep -q '^xen_netback ' /proc/modules || insmod /opt/kernel-backends/xen-netback.ko || fail "insmod xen-netback"
+}
+col_xenbackd() { serve_xenbackd; run xenbackd /tmp/bench.cfg net; }
+# (d) another xenbackd (bench-vm.sh's XB_BENCH_DAEMON2): before/after in the same boot
+col_xenbackd2() { serve_xenbackd /usr/sbin/xenbackd2; run xenbackd2 /tmp/bench.cfg net; }
+D2=""; [ -x /usr/sbin/xenbackd2 ] && D2=xenbackd2
+col_kernel() { serve_kernel; run kernel /tmp/bench.cfg net; }
+col_qdisk() {   # nothing else serves vbd now
+    xenbackd_stop; kernel_unload
+    dd if=/dev/vda of=/dev/shm/tools.img bs=1M 2>/dev/null || fail "qdisk: copy the tools disk"
+    run qdisk /tmp/bench-qdisk.cfg
+    rm -f /dev/shm/tools.img
+    wait_for 30 eval '! kill -0 $(cat /tmp/qemu.pid)' || fail "qdisk: the device model did not exit"
+    ts "BENCH qdisk: the device model's I/O and CPU time (its /proc/PID/io and stat, last sample):" \
+        $(grep -E '^(rchar|wchar)' /tmp/qemu-io) "cpu $(awk 'NF > 40 {printf "%.1f s (user %.1f s, sys %.1f s)", ($14 + $15) / 100, $14 / 100, $15 / 100}' /tmp/qemu-io)"
+}
 kill -0 "$(cat /run/xenbackd.pid)" || fail "xenbackd is not running"
-run xenbackd /tmp/bench.cfg net
-kill "$(cat /run/xenbackd.pid)"; wait_for 20 eval '! kill -0 $(cat /run/xenbackd.pid)' || fail "xenbackd did not stop"
-# (b) QEMU's qdisk: nothing else serves vbd now
-dd if=/dev/vda of=/dev/shm/tools.img bs=1M 2>/dev/null || fail "qdisk: copy the tools disk"
-run qdisk /tmp/bench-qdisk.cfg
-rm -f /dev/shm/tools.img
-wait_for 30 eval '! kill -0 $(cat /tmp/qemu.pid)' || fail "qdisk: the device model did not exit"
-ts "BENCH qdisk: the device model's I/O and CPU time (its /proc/PID/io and stat, last sample):" \
-    $(grep -E '^(rchar|wchar)' /tmp/qemu-io) "cpu $(awk 'NF > 40 {printf "%.1f s (user %.1f s, sys %.1f s)", ($14 + $15) / 100, $14 / 100, $15 / 100}' /tmp/qemu-io)"
-# (a) the kernel's backends
-insmod /opt/kernel-backends/xen-blkback.ko || fail "insmod xen-blkback"
-insmod /opt/kernel-backends/xen-netback.ko || fail "insmod xen-netback"
-run kernel /tmp/bench.cfg net
-echo "XB-BENCH-TABLE: test                  kernel(a)   qdisk(b) xenbackd(c)    c/a    c/b   unit"
-awk '$1 == "kernel" {k[$2] = $3; u[$2] = $4; o[++n] = $2} $1 == "xenbackd" {x[$2] = $3} $1 == "qdisk" {q[$2] = $3}
-     function ratio(a, b) {return (b > 0) ? sprintf("%.2f", a / b) : "-"}
-     END {for (i = 1; i <= n; i++) {t = o[i]; b = (t in q) ? q[t] : "-";
-          printf "XB-BENCH-TABLE: %-20s %10s %10s %11s %6s %6s   %s\n", t, k[t], b, x[t], ratio(x[t], k[t]), ratio(x[t], q[t]), u[t]}}' /tmp/bench.res
+for round in $(seq 1 "$ROUNDS"); do
+    if [ $((round % 2)) = 1 ]; then order="xenbackd $D2 qdisk kernel"; else order="kernel qdisk $D2 xenbackd"; fi
+    ts "BENCH round $round of $ROUNDS: $order"
+    for c in $order; do "col_$c"; done
+done
+echo "XB-BENCH-TABLE: test                  kernel(a)   qdisk(b) xenbackd(c)    c/a    c/b  c/a-range   unit${D2:+  xenbackd2(d)    d/a    d/c}  ($ROUNDS rounds: medians)"
+awk 'function med(s,   n, v, i, j, t) {n = split(s, v, " "); for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) {t = v[j]; v[j] = v[j - 1]; v[j - 1] = t}
+                                     return n ? ((n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2) : ""}
+     function ratio(a, b) {return (a != "" && b != "" && b > 0) ? sprintf("%.2f", a / b) : "-"}
+     {k = $1 SUBSEP $3; all[k] = all[k] " " $4; r[$1, $2, $3] = $4; u[$3] = $5; if (!($3 in seen)) {seen[$3]; o[++n] = $3}}
+     END {for (i = 1; i <= n; i++) {t = o[i]; lo = ""; hi = ""
+              for (j = 1; (("kernel", j, t) in r); j++) if ((("xenbackd", j, t) in r) && r["kernel", j, t] > 0) {
+                  x = r["xenbackd", j, t] / r["kernel", j, t]; if (lo == "" || x < lo) lo = x; if (hi == "" || x > hi) hi = x}
+              a = med(all["kernel", t]); b = med(all["qdisk", t]); c = med(all["xenbackd", t])
+              printf "XB-BENCH-TABLE: %-20s %10s %10s %11s %6s %6s %10s   %-6s", t, a, (b == "" ? "-" : b), c, ratio(c, a), ratio(c, b),
+                     (lo == "" ? "-" : sprintf("%.2f-%.2f", lo, hi)), u[t]
+              d = med(all["xenbackd2", t]); if (d != "") printf " %12s %6s %6s", d, ratio(d, a), ratio(d, c); print ""}}' /tmp/bench.res
 exit 0
