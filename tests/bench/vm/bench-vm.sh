@@ -23,6 +23,10 @@
 # XB_BENCH_DAEMON2=/path/to/another/xenbackd (a non-sanitized build of another tree, e.g. a
 # change's before and after): a column (d) in every round, that binary started as the unit
 # would in place of this tree's, printed with d/a and d/c: A/B in one boot.
+# XB_BENCH_TARGET=file (default) or dev: what backs the guest's xvda in dom0: a 300 MB file on
+# dom0's tmpfs (the block script gives the kernel's blkback a loop device over it; xenbackd
+# serves the file; QEMU opens the file), or dom0's second virtio disk /dev/vdb (a 300 MB
+# image in the host's /dev/shm): a block device, as an LVM volume would be.
 # Under TCG the absolute numbers mean little; the ratios are what count.
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -42,8 +46,18 @@ if [ -n "${XB_BENCH_DAEMON2:-}" ]; then
     [ -x "$XB_BENCH_DAEMON2" ] || { echo "XB_BENCH_DAEMON2=$XB_BENCH_DAEMON2: not an executable"; exit 2; }
     D2=(--bin "$XB_BENCH_DAEMON2:/usr/sbin/xenbackd2")
 fi
+TGT=()
+case ${XB_BENCH_TARGET:=file} in
+file) ;;
+dev)
+    img=$(mktemp /dev/shm/xb-bench-dev.XXXXXX)
+    truncate -s 300M "$img"
+    TGT=(--qemu-arg -drive --qemu-arg "file=$img,if=virtio,format=raw,cache=writeback")
+    ;;
+*) echo "XB_BENCH_TARGET=$XB_BENCH_TARGET: file or dev"; exit 2 ;;
+esac
 XB_VM_TIMEOUT=${XB_BENCH_TIMEOUT:-$((900 + (${#D2[@]} ? 1200 : 900) * ROUNDS))} "$HERE/../../vm/vm-test.sh" "$HERE/payload" \
-    "${D2[@]}" --dom0-args "xbvm.rt=$RT xbvm.netbytes=$NB xbvm.rounds=$ROUNDS" 2>&1 | tee "$out" | grep -a --line-buffered -E 'XB-VM|BENCH' |
+    "${D2[@]}" "${TGT[@]}" --dom0-args "xbvm.rt=$RT xbvm.netbytes=$NB xbvm.rounds=$ROUNDS xbvm.target=$XB_BENCH_TARGET" 2>&1 | tee "$out" | grep -a --line-buffered -E 'XB-VM|BENCH' |
     while IFS= read -r l; do
         printf '%s\n' "$l"
         [[ $l =~ BENCH\ ([a-z]+):\ xl\ create ]] && echo "phase ${BASH_REMATCH[1]}" >> "$host"
@@ -51,10 +65,10 @@ XB_VM_TIMEOUT=${XB_BENCH_TIMEOUT:-$((900 + (${#D2[@]} ? 1200 : 900) * ROUNDS))} 
 rc=${PIPESTATUS[0]}
 kill $sampler 2>/dev/null
 echo
-echo "side by side, same guest (2 vCPUs), same jobs; fio ${RT} s per job, TCP ${NB} per direction (not qdisk); $ROUNDS rounds:"
+echo "side by side, same guest (2 vCPUs), same jobs; fio ${RT} s per job, TCP ${NB} per direction (not qdisk); $ROUNDS rounds; xvda: $XB_BENCH_TARGET:"
 grep -a -o 'XB-BENCH-TABLE: .*' "$out" | sed 's/XB-BENCH-TABLE: /  /'
 awk '$1 == "phase" {p = $2; if (!(p in seen)) {seen[p]; o[++n] = p}} $1 == "host" && p != "" {l[p] += $2; m[p] = ($3 > m[p]) ? $3 : m[p]; c[p]++}
      END {printf "host while each ran (1-min load average, most other QEMU VMs at once):"
           for (i = 1; i <= n; i++) if (c[o[i]]) printf "  %s %.1f, %d;", o[i], l[o[i]] / c[o[i]], m[o[i]]; print ""}' "$host"
-rm -f "$out" "$host"
+rm -f "$out" "$host" ${img:+"$img"}
 exit $rc

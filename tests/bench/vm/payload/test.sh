@@ -27,7 +27,17 @@ $IP addr add 10.99.0.1/24 dev xenbr0
 $IP link set xenbr0 up
 modprobe virtio_blk; wait_for 10 test -b /dev/vda || fail "no /dev/vda (the tools disk)"
 [ -x $DM ] || fail "no $DM in dom0 (bench-vm.sh sets XB_VM_QDISK=1: build-images.sh --with-qdisk)"
-dd if=/dev/zero of=/tmp/bench.img bs=1M count=300 2>/dev/null
+# xbvm.target=dev: the guest's xvda is dom0's second virtio disk (bench-vm.sh's
+# XB_BENCH_TARGET=dev, a block device as LVM or a partition would be); else a file on dom0's
+# tmpfs, what the block script turns into a loop device
+if [ "$(arg xbvm.target)" = dev ]; then
+    TARGET=/dev/vdb
+    wait_for 10 test -b $TARGET || fail "no $TARGET (XB_BENCH_TARGET=dev)"
+else
+    TARGET=/tmp/bench.img
+    dd if=/dev/zero of=$TARGET bs=1M count=300 2>/dev/null
+fi
+ts "BENCH the guest's xvda: $TARGET"
 guest_initrd /tmp/bench.cpio.gz /vm/bench
 # cfg OUT [qdisk]: the guest's config; with qdisk, both disks are QEMU's and there is no NIC
 # (target= takes the rest of a disk spec, commas included: backendtype= goes before it).
@@ -45,7 +55,7 @@ ramdisk = "/tmp/bench.cpio.gz"
 extra = "console=hvc0 xbvm.guest=bench xbvm.rt=$RT xbvm.net=$net xbvm.netbytes=$(arg xbvm.netbytes)"
 memory = 384
 vcpus = 2
-disk = ['format=raw, vdev=xvda, access=rw, ${bt}target=/tmp/bench.img', 'format=raw, vdev=xvdb, $bt$tools']
+disk = ['format=raw, vdev=xvda, access=rw, ${bt}target=$TARGET', 'format=raw, vdev=xvdb, $bt$tools']
 $vif
 on_poweroff = "destroy"
 on_crash = "destroy"
