@@ -114,8 +114,7 @@ kernel_unload() {
 # serve_xenbackd [BINARY]: xenbackd running from /usr/sbin/xenbackd, which is BINARY (default:
 # this tree's); another binary is put in place as an upgrade would be (copied over the
 # unit's path, then started by the unit's command line)
-XB_CUR=/usr/sbin/xenbackd.this
-cp /usr/sbin/xenbackd $XB_CUR
+cp /usr/sbin/xenbackd /usr/sbin/xenbackd.this
 serve_xenbackd() {
     local want=${1:-/usr/sbin/xenbackd.this}
     kernel_unload
