@@ -27,6 +27,10 @@
 # dom0's tmpfs (the block script gives the kernel's blkback a loop device over it; xenbackd
 # serves the file; QEMU opens the file), or dom0's second virtio disk /dev/vdb (a 300 MB
 # image in the host's /dev/shm): a block device, as an LVM volume would be.
+# XB_BENCH_PERF=1: the host's perf (Debian's linux-perf, 6.1 like dom0's kernel) goes into dom0
+# and round 1 prints dom0's CPU profile over the guest's fio jobs for (c) and (a) (BENCH-PERF
+# lines: by process, then the top symbols). It slows what it watches: use ROUNDS=1 and read
+# the profile, not that run's ratios.
 # Under TCG the absolute numbers mean little; the ratios are what count.
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -47,6 +51,11 @@ if [ -n "${XB_BENCH_DAEMON2:-}" ]; then
     D2=(--bin "$XB_BENCH_DAEMON2:/usr/sbin/xenbackd2")
 fi
 TGT=()
+PERFARG=()
+if [ "${XB_BENCH_PERF:-0}" = 1 ]; then
+    command -v perf >/dev/null || { echo "XB_BENCH_PERF=1: no perf on the host (apt-get install linux-perf)"; exit 2; }
+    PERFARG=(--bin "$(command -v perf):/usr/bin/perf")
+fi
 case ${XB_BENCH_TARGET:=file} in
 file) ;;
 dev)
@@ -57,7 +66,7 @@ dev)
 *) echo "XB_BENCH_TARGET=$XB_BENCH_TARGET: file or dev"; exit 2 ;;
 esac
 XB_VM_TIMEOUT=${XB_BENCH_TIMEOUT:-$((900 + (${#D2[@]} ? 1200 : 900) * ROUNDS))} "$HERE/../../vm/vm-test.sh" "$HERE/payload" \
-    "${D2[@]}" "${TGT[@]}" --dom0-args "xbvm.rt=$RT xbvm.netbytes=$NB xbvm.rounds=$ROUNDS xbvm.target=$XB_BENCH_TARGET" 2>&1 | tee "$out" | grep -a --line-buffered -E 'XB-VM|BENCH' |
+    "${D2[@]}" "${TGT[@]}" "${PERFARG[@]}" --dom0-args "xbvm.rt=$RT xbvm.netbytes=$NB xbvm.rounds=$ROUNDS xbvm.target=$XB_BENCH_TARGET xbvm.perf=${XB_BENCH_PERF:-0}" 2>&1 | tee "$out" | grep -a --line-buffered -E 'XB-VM|BENCH' |
     while IFS= read -r l; do
         printf '%s\n' "$l"
         [[ $l =~ BENCH\ ([a-z]+):\ xl\ create ]] && echo "phase ${BASH_REMATCH[1]}" >> "$host"

@@ -22,6 +22,22 @@ fail() {
     xl destroy bench 2>/dev/null; exit 1
 }
 console_has() { grep -aq "$1" "$(guest_console bench)" 2>/dev/null; }
+# console_wait SECONDS TEXT...: until the guest's console has a line containing one of the
+# TEXTs; checks every 2 s with bash builtins only. wait_for + console_has forks grep and
+# sleep 5 times a second, and a fork in a PV dom0 under TCG is dear: dom0's profile
+# (XB_BENCH_PERF=1) had those polls at 18-22% of dom0's CPU while the columns ran.
+exec {nap}<> <(:)       # a pipe that we hold open for writing: read -t on it sleeps, no fork
+console_wait() {
+    local end=$((SECONDS + $1)) f l t; f=$(guest_console bench); shift
+    while [ $SECONDS -lt $end ]; do
+        if [ -r "$f" ]; then
+            mapfile -t CW_LINES < "$f"
+            for l in "${CW_LINES[@]}"; do for t in "$@"; do [[ $l == *"$t"* ]] && return 0; done; done
+        fi
+        read -r -t 2 -u $nap _
+    done
+    return 1
+}
 $IP link add name xenbr0 type bridge stp_state 0 forward_delay 0
 $IP addr add 10.99.0.1/24 dev xenbr0
 $IP link set xenbr0 up
@@ -84,19 +100,46 @@ qdisk_evidence() {
     # every 5 s: the I/O has to go through QEMU, and this must not take dom0's CPU from it
     (while cat /proc/$pid/io /proc/$pid/stat > /tmp/qemu-io.new 2>/dev/null; do mv /tmp/qemu-io.new /tmp/qemu-io; sleep 5; done) &
 }
+# xbvm.perf=1 (bench-vm.sh's XB_BENCH_PERF=1, which puts the host's perf, Debian's linux-perf
+# 6.1, in dom0): in round 1, dom0's CPU profile (cpu-clock samples, all CPUs, call graphs)
+# over the guest's fio jobs, for xenbackd and for the kernel's backends; a summary by process
+# and the top symbols are printed as BENCH-PERF lines. Profiling slows what it watches:
+# the round's figures are not comparable with a run without it.
+PERF=0; [ "$(arg xbvm.perf)" = 1 ] && [ -x /usr/bin/perf ] && PERF=1
+perf_start() {  # LABEL
+    perf_pid=""
+    [ $PERF = 1 ] && [ "$round" = 1 ] && [ "$1" != qdisk ] || return 0
+    console_wait 300 'XB-MARK: fio-start' 'BENCH-GUEST FAILED' || return 0
+    perf record -e cpu-clock -a -g -o /tmp/perf-$1.data >/tmp/perf-$1.log 2>&1 &
+    perf_pid=$!
+    ts "BENCH $1: perf record started (pid $perf_pid)"
+}
+perf_stop() {   # LABEL
+    [ -n "$perf_pid" ] || return 0
+    kill -INT "$perf_pid"; wait "$perf_pid"; perf_pid=""
+    perf report -i /tmp/perf-$1.data --stdio --no-children --sort comm -g none 2>/dev/null |
+        grep '%' | head -12 | sed "s/^/BENCH-PERF $1 by process: /"
+    perf report -i /tmp/perf-$1.data --stdio --no-children --sort comm,dso,sym -g none 2>/dev/null |
+        grep '%' | head -40 | sed "s/^/BENCH-PERF $1 top: /"
+    [ -s /tmp/perf-$1.data ] || { echo "BENCH-PERF $1: no profile:"; cat /tmp/perf-$1.log; }
+    rm -f /tmp/perf-$1.data
+}
 run() {     # LABEL CFG [net]
     local log; log=$(guest_console bench); rm -f "$log"
     [ "${3:-}" = net ] && { xb-tcp recv -p 5001 -c 1 > /tmp/recv.log 2>&1 & }
     ts "BENCH $1: xl create bench"
     xl create "$2" >/tmp/xl-create.log 2>&1 || { cat /tmp/xl-create.log; fail "$1: xl create"; }
     [ "$1" = qdisk ] && qdisk_evidence
+    perf_start "$1"
     if [ "${3:-}" = net ]; then
-        wait_for 600 console_has 'XB-MARK: net-ready\|BENCH-GUEST FAILED' || fail "$1: the guest did not get to the network part"
+        console_wait 600 'XB-MARK: net-ready' 'BENCH-GUEST FAILED' || fail "$1: the guest did not get to the network part"
+        perf_stop "$1"
         console_has 'BENCH-GUEST FAILED' && fail "$1: the guest failed"
         xb-tcp send 10.99.0.2 5002 "$(arg xbvm.netbytes)" >/dev/null || fail "$1: dom0 -> guest stream"
     fi
-    wait_for 900 console_has 'XB-MARK: bench-done\|BENCH-GUEST FAILED' || fail "$1: the guest did not finish"
+    console_wait 900 'XB-MARK: bench-done' 'BENCH-GUEST FAILED' || fail "$1: the guest did not finish"
     console_has 'XB-MARK: bench-done' || fail "$1: the guest failed"
+    perf_stop "$1"
     wait_domain_gone 60 bench || xl destroy bench
     grep -a 'XB-BENCH:' "$log" | tr -d '\r' | sed "s/^XB-BENCH: /$1 $round /" | tee -a /tmp/bench.res
 }

@@ -22,6 +22,7 @@ job() {
         --output-format=terse --terse-version=3 > /tmp/fio.out 2>&1 || { cat /tmp/fio.out; die "fio $1"; }
     awk -F';' -v n=$1 '{printf "XB-BENCH: %s %.0f IOPS %.0f KiB/s\n", n, $8 + $49, $7 + $48}' /tmp/fio.out
 }
+echo "XB-MARK: fio-start"
 job randread-4k-qd1   randread  4k   1
 job randread-4k-qd32  randread  4k   32
 job randwrite-4k-qd1  randwrite 4k   1
