@@ -196,12 +196,9 @@ for pattern, bs, qd in CASES:
     for i in range(REPEAT):
         # who goes first alternates: a drift of the machine's speed
         # during a case must not favour one side
-        if i % 2:
-            xb.append(run_xbd(pattern, bs, qd))
-            fa.append(run_fio(pattern, bs, qd))
-        else:
-            fa.append(run_fio(pattern, bs, qd))
-            xb.append(run_xbd(pattern, bs, qd))
+        sides = [(fa, run_fio), (xb, run_xbd)]
+        for runs, run in (sides[::-1] if i % 2 else sides):
+            runs.append(run(pattern, bs, qd))
         if DAEMON2:
             x2.append(run_xbd(pattern, bs, qd, daemon=DAEMON2))
     a_iops, b_iops = med(fa, "iops"), med(xb, "iops")

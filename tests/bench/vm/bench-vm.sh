@@ -50,12 +50,12 @@ if [ -n "${XB_BENCH_DAEMON2:-}" ]; then
     [ -x "$XB_BENCH_DAEMON2" ] || { echo "XB_BENCH_DAEMON2=$XB_BENCH_DAEMON2: not an executable"; exit 2; }
     D2=(--bin "$XB_BENCH_DAEMON2:/usr/sbin/xenbackd2")
 fi
-TGT=()
 PERFARG=()
 if [ "${XB_BENCH_PERF:-0}" = 1 ]; then
     command -v perf >/dev/null || { echo "XB_BENCH_PERF=1: no perf on the host (apt-get install linux-perf)"; exit 2; }
     PERFARG=(--bin "$(command -v perf):/usr/bin/perf")
 fi
+TGT=()
 case ${XB_BENCH_TARGET:=file} in
 file) ;;
 dev)
