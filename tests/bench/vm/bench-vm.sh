@@ -35,16 +35,6 @@
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 RT=${1:-8} NB=${2:-64m} ROUNDS=${3:-3}
-out=$(mktemp) host=$(mktemp)
-export XB_VM_QDISK=1     # QEMU's device model in dom0, for (b)
-# the host's load while each column runs: under TCG another VM on the host (2 cores) slows
-# whichever column it overlaps, and the ratios with it. Every 5 s: 1-min load average and the
-# QEMU processes besides ours; the phase is the last "BENCH X: xl create" line.
-(while sleep 5; do
-    n=$(pgrep -c -x qemu-system-x86)      # comm: qemu-system-x86_64 cut to 15 characters
-    echo "host $(cut -d' ' -f1 /proc/loadavg) $((n > 0 ? n - 1 : 0))"
- done) >> "$host" &
-sampler=$!
 D2=()
 if [ -n "${XB_BENCH_DAEMON2:-}" ]; then
     [ -x "$XB_BENCH_DAEMON2" ] || { echo "XB_BENCH_DAEMON2=$XB_BENCH_DAEMON2: not an executable"; exit 2; }
@@ -65,6 +55,16 @@ dev)
     ;;
 *) echo "XB_BENCH_TARGET=$XB_BENCH_TARGET: file or dev"; exit 2 ;;
 esac
+out=$(mktemp) host=$(mktemp)
+export XB_VM_QDISK=1     # QEMU's device model in dom0, for (b)
+# the host's load while each column runs: under TCG another VM on the host (2 cores) slows
+# whichever column it overlaps, and the ratios with it. Every 5 s: 1-min load average and the
+# QEMU processes besides ours; the phase is the last "BENCH X: xl create" line.
+(while sleep 5; do
+    n=$(pgrep -c -x qemu-system-x86)      # comm: qemu-system-x86_64 cut to 15 characters
+    echo "host $(cut -d' ' -f1 /proc/loadavg) $((n > 0 ? n - 1 : 0))"
+ done) >> "$host" &
+sampler=$!
 XB_VM_TIMEOUT=${XB_BENCH_TIMEOUT:-$((900 + (${#D2[@]} ? 1200 : 900) * ROUNDS))} "$HERE/../../vm/vm-test.sh" "$HERE/payload" \
     "${D2[@]}" "${TGT[@]}" "${PERFARG[@]}" --dom0-args "xbvm.rt=$RT xbvm.netbytes=$NB xbvm.rounds=$ROUNDS xbvm.target=$XB_BENCH_TARGET xbvm.perf=${XB_BENCH_PERF:-0}" 2>&1 | tee "$out" | grep -a --line-buffered -E 'XB-VM|BENCH' |
     while IFS= read -r l; do
