@@ -7,6 +7,7 @@
 # engine (ring overhead only). What each column means: bench_blk.py.
 #
 #   [REPEAT=3] [CASES=randread/4096/32,...] [NULL=0] [CPUS=split|shared] \
+#   [GUEST=poll|wait] \
 #   tests/blk/bench_blk.sh [BUILD_DIR] [FILE] [SECONDS]
 #
 # FILE (default /var/tmp/xb-bench.img, 1 GiB) is created and written once.

@@ -637,7 +637,7 @@ int bf_submit(struct blkfront *f, struct bf_io *io)
 
 		s->pages[i] = p;
 		s->npages = i + 1;
-		if (write) {
+		if (write && io->buf) {
 			size_t boff = (size_t)i * 4096 + first * 512 -
 				      (size_t)io->page_off * 512;
 
@@ -765,7 +765,8 @@ static void complete(struct bf_queue *q, uint64_t id, uint8_t op,
 	}
 	s = &q->shadow[id];
 	io = s->io;
-	if (!s->raw && io->op == BLKIF_OP_READ && status == BLKIF_RSP_OKAY) {
+	if (!s->raw && io->op == BLKIF_OP_READ && status == BLKIF_RSP_OKAY &&
+	    io->buf) {
 		for (unsigned int i = 0; i < s->npages; i++) {
 			unsigned int first = i == 0 ? io->page_off : 0;
 			unsigned int end = io->page_off + io->nr_sectors;

@@ -38,7 +38,8 @@ struct bf_io {
 	uint64_t sector;      /* 512-byte units */
 	uint32_t nr_sectors;  /* data (rw) or range (discard) */
 	unsigned int page_off; /* rw: first sector inside the first page */
-	void *buf;            /* rw: nr_sectors * 512 bytes */
+	void *buf;            /* rw: nr_sectors * 512 bytes; NULL: no copy,
+			       * the data stays in the granted pages */
 	bool secure;          /* discard: BLKIF_DISCARD_SECURE */
 	int queue;            /* -1: round robin */
 	bf_done_fn done_fn;
