@@ -56,6 +56,10 @@ static void add_dev(struct xb_device *dev, void *arg)
 	json_object_object_add(o, "errors", json_object_new_uint64(st.errors));
 	json_object_object_add(o, "ring_errors",
 			       json_object_new_uint64(st.ring_errors));
+	json_object_object_add(o, "poll_hits",
+			       json_object_new_uint64(st.poll_hits));
+	json_object_object_add(o, "poll_misses",
+			       json_object_new_uint64(st.poll_misses));
 	json_object_array_add(arr, o);
 }
 

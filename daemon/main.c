@@ -38,6 +38,7 @@ enum {
 	OPT_BLK_MAX_INDIRECT,
 	OPT_BLK_MAX_PERSISTENT,
 	OPT_BLK_PERSISTENT_IDLE,
+	OPT_BLK_POLL_US,
 	OPT_BLK_LOOP,
 	OPT_NET_MAX_QUEUES,
 };
@@ -64,6 +65,7 @@ static const struct option long_opts[] = {
 	  OPT_BLK_MAX_PERSISTENT },
 	{ "blk-persistent-idle", required_argument, NULL,
 	  OPT_BLK_PERSISTENT_IDLE },
+	{ "blk-poll-us", required_argument, NULL, OPT_BLK_POLL_US },
 	{ "blk-loop", required_argument, NULL, OPT_BLK_LOOP },
 	{ "net-max-queues", required_argument, NULL, OPT_NET_MAX_QUEUES },
 	{ "help", no_argument, NULL, 'h' },
@@ -114,6 +116,11 @@ static void usage(FILE *f)
 "                            (default: 1056; 0 disables persistent grants)\n"
 "      --blk-persistent-idle SECONDS  unmap a persistent grant unused this\n"
 "                            long, 1..86400 (default: 60)\n"
+"      --blk-poll-us N       after answering every request it holds, a queue\n"
+"                            keeps looking at its ring N microseconds before\n"
+"                            it sleeps, 0..1000 (default: 0, off): lower\n"
+"                            latency at low queue depth for a CPU spent\n"
+"                            spinning\n"
 "      --blk-loop MODE       a loop device over a whole file (what the block\n"
 "                            hotplug script makes of a file target): file =\n"
 "                            serve the file itself, device = the loop device\n"
@@ -340,6 +347,10 @@ static void parse_args(int argc, char **argv)
 		case OPT_BLK_PERSISTENT_IDLE:
 			cfg.blk_persistent_idle = parse_num(
 				"--blk-persistent-idle", optarg, 1, 86400);
+			break;
+		case OPT_BLK_POLL_US:
+			cfg.blk_poll_us =
+				parse_num("--blk-poll-us", optarg, 0, 1000);
 			break;
 		case OPT_BLK_LOOP:
 			if (!strcmp(optarg, "file"))

@@ -30,6 +30,7 @@ struct xb_config {
 	unsigned int blk_max_indirect;
 	unsigned int blk_max_persistent;   /* persistent grants per queue */
 	unsigned int blk_persistent_idle;  /* seconds before an unused one goes */
+	unsigned int blk_poll_us; /* look at an idle ring this long (0: off) */
 	bool blk_loop_file;       /* --blk-loop file: serve a loop's file */
 
 	/* netback */

@@ -53,6 +53,8 @@ struct xb_dev_stats {
 	uint64_t bytes_written;/* guest writes: data from the guest */
 	uint64_t errors;       /* error responses + dropped packets */
 	uint64_t ring_errors;  /* protocol violations */
+	uint64_t poll_hits;    /* busy polls that found the guest's next work */
+	uint64_t poll_misses;  /* busy polls that ended empty */
 };
 
 struct backend_ops {

@@ -75,6 +75,7 @@ static int blkback_config(struct blkback_dev *bd)
 				 BLKBACK_MAX_INDIRECT);
 	bd->max_persistent = clamp(cfg->blk_max_persistent, 0, 1u << 20);
 	bd->persistent_idle = clamp(cfg->blk_persistent_idle, 1, 86400);
+	bd->poll_ns = (uint64_t)clamp(cfg->blk_poll_us, 0, 1000) * 1000;
 	return 0;
 }
 
@@ -533,6 +534,8 @@ static void stats_add(struct blkback_stats *to, const struct blkback_stats *s)
 		__atomic_load_n(&s->bytes_written, __ATOMIC_RELAXED);
 	to->errors += __atomic_load_n(&s->errors, __ATOMIC_RELAXED);
 	to->ring_errors += __atomic_load_n(&s->ring_errors, __ATOMIC_RELAXED);
+	to->poll_hits += __atomic_load_n(&s->poll_hits, __ATOMIC_RELAXED);
+	to->poll_misses += __atomic_load_n(&s->poll_misses, __ATOMIC_RELAXED);
 }
 
 static void blkback_disconnect(struct xb_device *dev)
@@ -760,6 +763,8 @@ static void blkback_get_stats(struct xb_device *dev, struct xb_dev_stats *st)
 	st->bytes_written = sum.bytes_written;
 	st->errors = sum.errors;
 	st->ring_errors = sum.ring_errors;
+	st->poll_hits = sum.poll_hits;
+	st->poll_misses = sum.poll_misses;
 }
 
 const struct backend_ops blkback_ops = {

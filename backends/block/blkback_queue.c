@@ -843,30 +843,43 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
 /*
- * After answering, the guest usually sends its next requests within
- * microseconds: look at the ring (and our completions) for a short while
- * before sleeping, which saves a wake-up on each side (as vhost's
- * busyloop). Returns true if there is work.
+ * --blk-poll-us: once every request taken is answered, the guest usually
+ * sends its next one within microseconds: look at the ring for a short
+ * while before sleeping, which saves a wake-up on each side (as vhost's
+ * busyloop). Only then: with I/O in flight the spinning would take the CPU
+ * from what completes it (io_uring's workers on a file without NOWAIT
+ * reads, measured: QD32 58k -> 33k IOPS). The guest is not asked for a
+ * notification meanwhile (req_event stays behind, as vhost disables
+ * notifications while it polls): the caller's final check asks for one
+ * when the poll ends empty. Returns true if a request came.
  */
 static bool queue_busy_poll(struct blkback_queue *q)
 {
-	uint64_t end = now_ns() + BLKBACK_POLL_NS;
+	uint64_t end = now_ns() + q->bd->poll_ns;
 	RING_IDX cons = q->abi == BLKBACK_ABI_X86_32 ? q->ring.r32.req_cons :
 						      q->ring.r64.req_cons;
 
 	do {
-		for (int i = 0; i < 32; i++) {
+		for (int i = 0; i < 64; i++) {
 			if (__atomic_load_n(&q->ring.r64.sring->req_prod,
-					    __ATOMIC_ACQUIRE) != cons)
-				return true;
-			if (q->eng->ready && q->eng->ready(q)) {
-				q->eng->reap(q, false);
+					    __ATOMIC_ACQUIRE) != cons) {
+				stat_add(&q->stats.poll_hits, 1);
 				return true;
 			}
-			__builtin_ia32_pause();
+			cpu_relax();
 		}
 	} while (now_ns() < end);
+	stat_add(&q->stats.poll_misses, 1);
 	return false;
 }
 
@@ -888,9 +901,11 @@ static void queue_run(struct blkback_queue *q)
 		}
 		if (q->dead || q->stopping)
 			return;
+		if (q->bd->poll_ns && !q->inflight && queue_busy_poll(q)) {
+			more = 1;
+			continue;
+		}
 		WITH_RING(q, RING_FINAL_CHECK_FOR_REQUESTS(R, more));
-		if (!more && BLKBACK_POLL_NS > 0)
-			more = queue_busy_poll(q);
 	} while (more);
 }
 
