@@ -4,9 +4,10 @@
  *
  * One pass gathers up to NETBACK_BATCH packets (first slot, extra-info
  * slots, the more_data chain), grant-copies all their data into the
- * queue's arena in one batch, writes each frame to the tap queue behind a
- * virtio_net_hdr built from the GSO extra and the checksum flags, and
- * answers every slot in ring order. The writes of a pass go in one
+ * queue's arena in one batch, answers every slot in ring order (the data
+ * is ours by then: the guest refills its ring while we write), and writes
+ * each frame to the tap queue behind a virtio_net_hdr built from the GSO
+ * extra and the checksum flags. The writes of a pass go in one
  * io_uring submission: one syscall, and one chance of being preempted by
  * the receivers they wake, per pass instead of per frame.
  *
@@ -486,10 +487,12 @@ static void tx_pass(struct netback_queue *q, RING_IDX prod)
 		tx_sent(q, write(q->tapfd, pkt->buf, len) < 0 ? -errno : 0,
 			pkt->len);
 	}
-	if (q->tx_uring)
-		tx_uring_flush(q, nsqe);
+	/* The data is ours now: give the guest its slots back before the
+	 * writes, so that it refills the ring while we write. */
 	if (p.nrsp)
 		tx_push(q, &p);
+	if (q->tx_uring)
+		tx_uring_flush(q, nsqe);
 }
 
 /* Serve the tx ring until it is empty, rate-limited or broken. */
