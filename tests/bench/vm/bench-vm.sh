@@ -31,6 +31,12 @@
 # and round 1 prints dom0's CPU profile over the guest's fio jobs for (c) and (a) (BENCH-PERF
 # lines: by process, then the top symbols). It slows what it watches: use ROUNDS=1 and read
 # the profile, not that run's ratios.
+# XB_BENCH_JOBS=randread-4k-qd1,... (default: all six fio jobs), XB_BENCH_NET=0 (no TCP
+# streams), XB_BENCH_COLS=xenbackd,kernel (default: xenbackd,qdisk,kernel, and xenbackd2
+# with XB_BENCH_DAEMON2): a quicker run of a part, for trying a change.
+# XB_BENCH_STAT=1: over each xenbackd column's fio jobs, the system calls and context switches
+# of xenbackd's threads (perf stat in dom0; needs the host's perf as XB_BENCH_PERF does), printed
+# per I/O the guest did: under a PV dom0 a system call costs ~20 us and a wake-up ~150 us (TCG).
 # Under TCG the absolute numbers mean little; the ratios are what count.
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -41,8 +47,8 @@ if [ -n "${XB_BENCH_DAEMON2:-}" ]; then
     D2=(--bin "$XB_BENCH_DAEMON2:/usr/sbin/xenbackd2")
 fi
 PERFARG=()
-if [ "${XB_BENCH_PERF:-0}" = 1 ]; then
-    command -v perf >/dev/null || { echo "XB_BENCH_PERF=1: no perf on the host (apt-get install linux-perf)"; exit 2; }
+if [ "${XB_BENCH_PERF:-0}" = 1 ] || [ "${XB_BENCH_STAT:-0}" != 0 ]; then
+    command -v perf >/dev/null || { echo "XB_BENCH_PERF=1/XB_BENCH_STAT=1: no perf on the host (apt-get install linux-perf)"; exit 2; }
     PERFARG=(--bin "$(command -v perf):/usr/bin/perf")
 fi
 TGT=()
@@ -55,6 +61,9 @@ dev)
     ;;
 *) echo "XB_BENCH_TARGET=$XB_BENCH_TARGET: file or dev"; exit 2 ;;
 esac
+# ',' separates QEMU's multiboot modules (dom0's command line is in one): ':' in dom0
+JOBS=${XB_BENCH_JOBS:-all} COLS=${XB_BENCH_COLS:-default}
+JOBS=${JOBS//,/:} COLS=${COLS//,/:}
 out=$(mktemp) host=$(mktemp)
 export XB_VM_QDISK=1     # QEMU's device model in dom0, for (b)
 # the host's load while each column runs: under TCG another VM on the host (2 cores) slows
@@ -66,7 +75,7 @@ export XB_VM_QDISK=1     # QEMU's device model in dom0, for (b)
  done) >> "$host" &
 sampler=$!
 XB_VM_TIMEOUT=${XB_BENCH_TIMEOUT:-$((900 + (${#D2[@]} ? 1200 : 900) * ROUNDS))} "$HERE/../../vm/vm-test.sh" "$HERE/payload" \
-    "${D2[@]}" "${TGT[@]}" "${PERFARG[@]}" --dom0-args "xbvm.rt=$RT xbvm.netbytes=$NB xbvm.rounds=$ROUNDS xbvm.target=$XB_BENCH_TARGET xbvm.perf=${XB_BENCH_PERF:-0}" 2>&1 | tee "$out" | grep -a --line-buffered -E 'XB-VM|BENCH' |
+    "${D2[@]}" "${TGT[@]}" "${PERFARG[@]}" --dom0-args "xbvm.rt=$RT xbvm.netbytes=$NB xbvm.rounds=$ROUNDS xbvm.target=$XB_BENCH_TARGET xbvm.perf=${XB_BENCH_PERF:-0} xbvm.stat=${XB_BENCH_STAT:-0} xbvm.jobs=$JOBS xbvm.net=${XB_BENCH_NET:-1} xbvm.cols=$COLS" 2>&1 | tee "$out" | grep -a --line-buffered -E 'XB-VM|BENCH' |
     while IFS= read -r l; do
         printf '%s\n' "$l"
         [[ $l =~ BENCH\ ([a-z]+):\ xl\ create ]] && echo "phase ${BASH_REMATCH[1]}" >> "$host"

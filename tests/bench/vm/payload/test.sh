@@ -16,6 +16,11 @@ DM=/usr/libexec/xen-qemu-system-i386      # where Debian's libxl looks for the d
 arg() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" /proc/cmdline; }
 RT=$(arg xbvm.rt); RT=${RT:-8}
 ROUNDS=$(arg xbvm.rounds); ROUNDS=${ROUNDS:-3}
+# bench-vm.sh's XB_BENCH_JOBS / _NET / _COLS / _STAT: a part of the bench, for trying a change
+JOBS=$(arg xbvm.jobs); JOBS=${JOBS:-all}
+NET=$(arg xbvm.net); NET=${NET:-1}
+COLS=$(arg xbvm.cols); [ "${COLS:-default}" = default ] && COLS=""
+STAT=$(arg xbvm.stat); STAT=${STAT:-0}     # 2: perf trace -s (the calls by name) instead
 fail() {
     echo "BENCH FAILED: $*"; cat "$(guest_console bench)" 2>/dev/null | tail -40
     tail -20 /var/log/xenbackd.log; tail -20 /var/log/xen/qemu-dm-bench.log 2>/dev/null
@@ -61,14 +66,15 @@ guest_initrd /tmp/bench.cpio.gz /vm/bench
 # failed: Block node is read-only"), so its tools disk is a writable copy of /dev/vda (the
 # guest mounts it ro,noload all the same).
 cfg() {
-    local bt="" vif="vif = ['bridge=xenbr0']" net=1 tools="access=ro, target=/dev/vda"
+    local bt="" vif="vif = ['bridge=xenbr0']" net=$NET tools="access=ro, target=/dev/vda"
+    [ $NET = 1 ] || vif=""
     [ "${2:-}" = qdisk ] && { bt="backendtype=qdisk, "; vif=""; net=0; tools="access=rw, target=/dev/shm/tools.img"; }
     cat > "$1" <<CFG
 name = "bench"
 type = "pv"
 kernel = "/vm/vmlinux.gz"
 ramdisk = "/tmp/bench.cpio.gz"
-extra = "console=hvc0 xbvm.guest=bench xbvm.rt=$RT xbvm.net=$net xbvm.netbytes=$(arg xbvm.netbytes)"
+extra = "console=hvc0 xbvm.guest=bench xbvm.rt=$RT xbvm.net=$net xbvm.netbytes=$(arg xbvm.netbytes) xbvm.jobs=$JOBS xbvm.stat=$STAT"
 memory = 384
 vcpus = 2
 disk = ['format=raw, vdev=xvda, access=rw, ${bt}target=$TARGET', 'format=raw, vdev=xvdb, $bt$tools']
@@ -124,6 +130,39 @@ perf_stop() {   # LABEL
     [ -s /tmp/perf-$1.data ] || { echo "BENCH-PERF $1: no profile:"; cat /tmp/perf-$1.log; }
     rm -f /tmp/perf-$1.data
 }
+# xbvm.stat=1: system calls and context switches of the backend's threads (xenbackd's, or the
+# kernel's xvda threads) over the guest's fio jobs, per I/O the guest completed meanwhile (the
+# guest waits 3 s after its fio-start mark, so that the count starts before its first I/O, and
+# prints its xvda's completed I/Os; dom0 stops counting after fio-done, with the guest idle)
+stat_start() {  # LABEL
+    stat_pid=""
+    [ $STAT != 0 ] && [ -x /usr/bin/perf ] && [ "$1" != qdisk ] || return 0
+    local pids
+    console_wait 300 'XB-MARK: fio-start' 'BENCH-GUEST FAILED' || return 0
+    if [ "$1" = kernel ]; then pids=$(pgrep '^[0-9]*\.xvda-' | paste -sd,)
+    else pids=$(cat /run/xenbackd.pid); fi     # a process: perf counts all its threads
+    [ -n "$pids" ] || { ts "BENCH-STAT $1: no threads to count"; return 0; }
+    if [ $STAT = 3 ]; then perf trace -p "$pids" -o /tmp/trace-$1.txt > /dev/null 2>&1 &
+    elif [ $STAT = 2 ]; then
+        (timeout 6 xenstore-watch / > /tmp/xsw-$1.txt 2>&1 &)    # xenstore's traffic meanwhile
+        perf trace -s -p "$pids" -o /tmp/trace-$1.txt > /dev/null 2>&1 &
+    else perf stat -e raw_syscalls:sys_enter,context-switches,task-clock -p "$pids" -x, -o /tmp/stat-$1.txt & fi
+    stat_pid=$!
+}
+stat_stop() {   # LABEL
+    [ -n "$stat_pid" ] || return 0
+    console_wait 900 'XB-MARK: fio-done' 'BENCH-GUEST FAILED'
+    kill -INT "$stat_pid"; wait "$stat_pid"; stat_pid=""
+    [ -s /tmp/xsw-$1.txt ] && sort /tmp/xsw-$1.txt | uniq -c | sort -rn | head -8 | sed "s/^/BENCH-TRACE $1: xenstore in 6 s: /"
+    if [ $STAT = 3 ] && [ -s /tmp/trace-$1.txt ]; then n=$(wc -l < /tmp/trace-$1.txt); sed -n "$((n / 2)),$((n / 2 + 150))p" /tmp/trace-$1.txt | sed "s/^/BENCH-TRACE $1: /"; rm -f /tmp/trace-$1.txt; fi
+    if [ -s /tmp/trace-$1.txt ]; then sed "s/^/BENCH-TRACE $1: /" /tmp/trace-$1.txt | grep -v '^BENCH-TRACE [a-z]*: *$' | head -60; rm -f /tmp/trace-$1.txt; fi
+    [ "$1" = kernel ] || { grep -a 'connected:' /var/log/xenbackd.log | tail -2 | sed "s/^/BENCH-STAT $1: /"
+        xenbackctl -j list 2>&1 | tr -d '\n' | cut -c1-1500 | sed "s/^/BENCH-STAT $1: /"; echo; }
+    local ios; ios=$(sed -n 's/.*XB-BENCH-IOS: \([0-9]*\).*/\1/p' "$(guest_console bench)" | tr -d '\r' | tail -1)
+    awk -F, -v l="$1" -v r="$round" -v ios="${ios:-0}" '$3 == "raw_syscalls:sys_enter" {s = $1} $3 == "context-switches" {c = $1} $3 == "task-clock" {t = $1}
+        END {if (ios > 0) printf "BENCH-STAT %s round %s: %d I/Os: %.2f system calls, %.2f context switches, %.0f us CPU per I/O\n", l, r, ios, s / ios, c / ios, t * 1000 / ios
+             else print "BENCH-STAT " l ": no I/O count from the guest"}' /tmp/stat-$1.txt
+}
 run() {     # LABEL CFG [net]
     local log; log=$(guest_console bench); rm -f "$log"
     [ "${3:-}" = net ] && { xb-tcp recv -p 5001 -c 1 > /tmp/recv.log 2>&1 & }
@@ -131,15 +170,18 @@ run() {     # LABEL CFG [net]
     xl create "$2" >/tmp/xl-create.log 2>&1 || { cat /tmp/xl-create.log; fail "$1: xl create"; }
     [ "$1" = qdisk ] && qdisk_evidence
     perf_start "$1"
-    if [ "${3:-}" = net ]; then
+    stat_start "$1"
+    if [ "${3:-}" = net ] && [ $NET = 1 ]; then
         console_wait 600 'XB-MARK: net-ready' 'BENCH-GUEST FAILED' || fail "$1: the guest did not get to the network part"
         perf_stop "$1"
+        stat_stop "$1"
         console_has 'BENCH-GUEST FAILED' && fail "$1: the guest failed"
         xb-tcp send 10.99.0.2 5002 "$(arg xbvm.netbytes)" >/dev/null || fail "$1: dom0 -> guest stream"
     fi
     console_wait 900 'XB-MARK: bench-done' 'BENCH-GUEST FAILED' || fail "$1: the guest did not finish"
     console_has 'XB-MARK: bench-done' || fail "$1: the guest failed"
     perf_stop "$1"
+    stat_stop "$1"
     wait_domain_gone 60 bench || xl destroy bench
     grep -a 'XB-BENCH:' "$log" | tr -d '\r' | sed "s/^XB-BENCH: /$1 $round /" | tee -a /tmp/bench.res
 }
@@ -189,7 +231,8 @@ col_qdisk() {   # nothing else serves vbd now
 }
 kill -0 "$(cat /run/xenbackd.pid)" || fail "xenbackd is not running"
 for round in $(seq 1 "$ROUNDS"); do
-    if [ $((round % 2)) = 1 ]; then order="xenbackd $D2 qdisk kernel"; else order="kernel qdisk $D2 xenbackd"; fi
+    if [ -n "$COLS" ]; then order=${COLS//:/ }; [ $((round % 2)) = 1 ] || order=$(echo $order | tr ' ' '\n' | tac | paste -sd' ')
+    elif [ $((round % 2)) = 1 ]; then order="xenbackd $D2 qdisk kernel"; else order="kernel qdisk $D2 xenbackd"; fi
     ts "BENCH round $round of $ROUNDS: $order"
     for c in $order; do "col_$c"; done
 done
