@@ -24,6 +24,7 @@ struct fd_reg {
 	xb_fd_cb cb;
 	void *arg;
 	bool dead;
+	bool on_wake; /* also called when the wait is interrupted */
 	struct fd_reg *next;
 };
 
@@ -130,6 +131,38 @@ int xb_worker_del_fd(struct xb_worker *w, int fd)
 	return 0;
 }
 
+/* Returns 0 or -ENOENT. Worker thread only. */
+int xb_worker_fd_on_wake(struct xb_worker *w, int fd)
+{
+	struct fd_reg *r = find_reg(w, fd, NULL);
+
+	if (!r)
+		return -ENOENT;
+	r->on_wake = true;
+	return 0;
+}
+
+/*
+ * epoll_wait was interrupted: the kernel woke this thread to run task work
+ * (an io_uring completion is posted that way), which it has run by now.
+ * Call the callbacks that asked for it before waiting again: their ring's
+ * fd would be reported by the next epoll_wait, one more system call (~20
+ * us under a PV dom0) between the completion and the guest's response. A
+ * snapshot first: a callback may delete registrations.
+ */
+static void run_on_wake(struct xb_worker *w)
+{
+	struct fd_reg *snap[32];
+	unsigned int n = 0;
+
+	for (struct fd_reg *r = w->regs; r && n < 32; r = r->next)
+		if (r->on_wake)
+			snap[n++] = r;
+	for (unsigned int i = 0; i < n; i++)
+		if (!snap[i]->dead)
+			snap[i]->cb(snap[i]->fd, 0, snap[i]->arg);
+}
+
 static void run_mailbox(struct xb_worker *w)
 {
 	uint64_t v;
@@ -162,8 +195,11 @@ static void *worker_main(void *arg)
 		bool stop;
 
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
+			if (errno == EINTR) {
+				run_on_wake(w);
+				n = 0;
+				goto reap;
+			}
 			log_err_errno(-errno, "worker %u: epoll_wait", w->index);
 			break;
 		}
@@ -177,6 +213,7 @@ static void *worker_main(void *arg)
 			if (!r->dead)
 				r->cb(r->fd, evs[i].events, r->arg);
 		}
+reap:
 		while (w->graveyard) {
 			struct fd_reg *r = w->graveyard;
 

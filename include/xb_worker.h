@@ -26,6 +26,13 @@ int xb_worker_add_fd(struct xb_worker *w, int fd, uint32_t events,
 		     xb_fd_cb cb, void *arg);
 int xb_worker_mod_fd(struct xb_worker *w, int fd, uint32_t events);
 int xb_worker_del_fd(struct xb_worker *w, int fd);
+/*
+ * Also call fd's callback (events 0) each time the worker's wait is
+ * interrupted by the kernel's task work, which is how io_uring posts a
+ * completion to a sleeping submitter: the callback reaps it without waiting
+ * for the fd to be reported. Returns 0 or -ENOENT.
+ */
+int xb_worker_fd_on_wake(struct xb_worker *w, int fd);
 /* Index of the worker (0..n-1), for logs and CPU pinning. */
 unsigned int xb_worker_index(const struct xb_worker *w);
 
