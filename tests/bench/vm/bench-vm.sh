@@ -34,9 +34,13 @@
 # XB_BENCH_JOBS=randread-4k-qd1,... (default: all six fio jobs), XB_BENCH_NET=0 (no TCP
 # streams), XB_BENCH_COLS=xenbackd,kernel (default: xenbackd,qdisk,kernel, and xenbackd2
 # with XB_BENCH_DAEMON2): a quicker run of a part, for trying a change.
-# XB_BENCH_STAT=1: over each xenbackd column's fio jobs, the system calls and context switches
-# of xenbackd's threads (perf stat in dom0; needs the host's perf as XB_BENCH_PERF does), printed
-# per I/O the guest did: under a PV dom0 a system call costs ~20 us and a wake-up ~150 us (TCG).
+# XB_BENCH_STAT=1: over each column's fio jobs, the backend's CPU time and context switches per
+# I/O the guest completed (xenbackd's threads, or the kernel's xvda threads; from /proc, nothing
+# slowed) and the interrupts dom0 took; 2: also xenbackd's system calls per I/O (perf stat on
+# raw_syscalls in dom0: traced calls are slower); 3: the calls by name (perf trace -s); 4: a
+# stretch of them in order; 5: xenbackd's profile by function, callees included (perf record
+# -g). 2-5 need the host's perf, as XB_BENCH_PERF does. Under a PV dom0
+# on TCG a system call costs ~20 us and a wake-up ~150-200 us.
 # Under TCG the absolute numbers mean little; the ratios are what count.
 set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -47,8 +51,8 @@ if [ -n "${XB_BENCH_DAEMON2:-}" ]; then
     D2=(--bin "$XB_BENCH_DAEMON2:/usr/sbin/xenbackd2")
 fi
 PERFARG=()
-if [ "${XB_BENCH_PERF:-0}" = 1 ] || [ "${XB_BENCH_STAT:-0}" != 0 ]; then
-    command -v perf >/dev/null || { echo "XB_BENCH_PERF=1/XB_BENCH_STAT=1: no perf on the host (apt-get install linux-perf)"; exit 2; }
+if [ "${XB_BENCH_PERF:-0}" = 1 ] || [ "${XB_BENCH_STAT:-0}" -ge 2 ]; then
+    command -v perf >/dev/null || { echo "XB_BENCH_PERF=1/XB_BENCH_STAT>=2: no perf on the host (apt-get install linux-perf)"; exit 2; }
     PERFARG=(--bin "$(command -v perf):/usr/bin/perf")
 fi
 TGT=()

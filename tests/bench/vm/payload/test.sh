@@ -130,38 +130,83 @@ perf_stop() {   # LABEL
     [ -s /tmp/perf-$1.data ] || { echo "BENCH-PERF $1: no profile:"; cat /tmp/perf-$1.log; }
     rm -f /tmp/perf-$1.data
 }
-# xbvm.stat=1: system calls and context switches of the backend's threads (xenbackd's, or the
-# kernel's xvda threads) over the guest's fio jobs, per I/O the guest completed meanwhile (the
-# guest waits 3 s after its fio-start mark, so that the count starts before its first I/O, and
-# prints its xvda's completed I/Os; dom0 stops counting after fio-done, with the guest idle)
+# xbvm.stat=N (bench-vm.sh's XB_BENCH_STAT): what the backend's threads (xenbackd's, or the
+# kernel's <domid>.xvda-<queue> threads) cost per I/O the guest completed over its fio jobs (the
+# guest waits 3 s after its fio-start mark, so that counting starts before its first I/O, and
+# prints its xvda's completed I/Os; dom0 stops after fio-done, the guest idle by then):
+# 1: their CPU time and context switches (/proc/PID/task/*/schedstat and status: no tracing,
+#    nothing slowed), and the interrupts dom0's CPUs took meanwhile;
+# 2: also their system calls (perf stat on raw_syscalls: every call is traced, which slows them);
+# 3: the calls by name (perf trace -s) and xenstore's traffic; 4: a stretch of the calls in order;
+# 5: xenbackd's profile (perf record -g), by function with what it calls (--children).
+stat_tids() {   # LABEL: the threads to count
+    local d c
+    if [ "$1" = kernel ]; then      # busybox's pgrep does not find kernel threads
+        for d in /proc/[0-9]*; do read -r c < "$d/comm" 2>/dev/null && [[ $c == *.xvda-* ]] && echo "${d#/proc/}"; done
+    else ls "/proc/$(cat /run/xenbackd.pid)/task"; fi
+}
+stat_snap() {   # TIDS...: "ns_on_cpu context_switches", summed
+    local t ns cs=0 sum=0 k v
+    for t in "$@"; do
+        read -r ns _ < "/proc/$t/schedstat" 2>/dev/null && sum=$((sum + ns))
+        while read -r k v; do
+            case $k in voluntary_ctxt_switches:|nonvoluntary_ctxt_switches:) cs=$((cs + v)) ;; esac
+        done < "/proc/$t/status" 2>/dev/null
+    done
+    echo "$sum $cs"
+}
 stat_start() {  # LABEL
-    stat_pid=""
-    [ $STAT != 0 ] && [ -x /usr/bin/perf ] && [ "$1" != qdisk ] || return 0
-    local pids
+    stat_pid="" stat_on=""
+    [ $STAT != 0 ] && [ "$1" != qdisk ] || return 0
     console_wait 300 'XB-MARK: fio-start' 'BENCH-GUEST FAILED' || return 0
-    if [ "$1" = kernel ]; then pids=$(pgrep '^[0-9]*\.xvda-' | paste -sd,)
-    else pids=$(cat /run/xenbackd.pid); fi     # a process: perf counts all its threads
-    [ -n "$pids" ] || { ts "BENCH-STAT $1: no threads to count"; return 0; }
-    if [ $STAT = 3 ]; then perf trace -p "$pids" -o /tmp/trace-$1.txt > /dev/null 2>&1 &
-    elif [ $STAT = 2 ]; then
-        (timeout 6 xenstore-watch / > /tmp/xsw-$1.txt 2>&1 &)    # xenstore's traffic meanwhile
-        perf trace -s -p "$pids" -o /tmp/trace-$1.txt > /dev/null 2>&1 &
-    else perf stat -e raw_syscalls:sys_enter,context-switches,task-clock -p "$pids" -x, -o /tmp/stat-$1.txt & fi
+    stat_tids_=$(stat_tids "$1")
+    [ -n "$stat_tids_" ] || { ts "BENCH-STAT $1: no threads to count"; return 0; }
+    stat_on=1
+    ts "BENCH-STAT $1: counting threads" $(for t in $stat_tids_; do read -r c < "/proc/$t/comm"; echo "$t($c)"; done 2>/dev/null)
+    cat /proc/interrupts > /tmp/irq0-$1.txt
+    stat_snap0=$(stat_snap $stat_tids_)
+    for t in $stat_tids_; do read -r ns _ < "/proc/$t/schedstat"; echo "$t $ns"; done > /tmp/threads0-$1.txt 2>/dev/null
+    [ $STAT -ge 2 ] && [ -x /usr/bin/perf ] && [ "$1" != kernel ] || return 0
+    local pid; pid=$(cat /run/xenbackd.pid)     # a process: perf follows all its threads
+    case $STAT in
+    2) perf stat -e raw_syscalls:sys_enter -p "$pid" -x, -o /tmp/stat-$1.txt & ;;
+    5) perf record -e cpu-clock -g -p "$pid" -o /tmp/prof-$1.data > /dev/null 2>&1 & ;;
+    3) (timeout 6 xenstore-watch / > /tmp/xsw-$1.txt 2>&1 &)    # xenstore's traffic meanwhile
+       perf trace -s -p "$pid" -o /tmp/trace-$1.txt > /dev/null 2>&1 & ;;
+    *) perf trace -p "$pid" -o /tmp/trace-$1.txt > /dev/null 2>&1 & ;;
+    esac
     stat_pid=$!
 }
 stat_stop() {   # LABEL
-    [ -n "$stat_pid" ] || return 0
+    [ -n "$stat_on" ] || return 0
+    stat_on=
     console_wait 900 'XB-MARK: fio-done' 'BENCH-GUEST FAILED'
-    kill -INT "$stat_pid"; wait "$stat_pid"; stat_pid=""
+    local snap1 ios t ns c; snap1=$(stat_snap $stat_tids_)
+    # each thread's share
+    for t in $stat_tids_; do read -r ns _ < "/proc/$t/schedstat" && read -r c < "/proc/$t/comm" && echo "$t $ns $c"; done 2>/dev/null |
+        awk -v l="$1" 'NR == FNR {b[$1] = $2; next} {printf "BENCH-STAT %s: thread %s (%s): %.0f ms on CPU\n", l, $1, $3, ($2 - b[$1]) / 1e6}' /tmp/threads0-$1.txt -
+    [ -z "$stat_pid" ] || { kill -INT "$stat_pid"; wait "$stat_pid"; stat_pid=""; }
+    ios=$(sed -n 's/.*XB-BENCH-IOS: \([0-9]*\).*/\1/p' "$(guest_console bench)" | tr -d '\r' | tail -1)
     [ -s /tmp/xsw-$1.txt ] && sort /tmp/xsw-$1.txt | uniq -c | sort -rn | head -8 | sed "s/^/BENCH-TRACE $1: xenstore in 6 s: /"
-    if [ $STAT = 3 ] && [ -s /tmp/trace-$1.txt ]; then n=$(wc -l < /tmp/trace-$1.txt); sed -n "$((n / 2)),$((n / 2 + 150))p" /tmp/trace-$1.txt | sed "s/^/BENCH-TRACE $1: /"; rm -f /tmp/trace-$1.txt; fi
-    if [ -s /tmp/trace-$1.txt ]; then sed "s/^/BENCH-TRACE $1: /" /tmp/trace-$1.txt | grep -v '^BENCH-TRACE [a-z]*: *$' | head -60; rm -f /tmp/trace-$1.txt; fi
-    [ "$1" = kernel ] || { grep -a 'connected:' /var/log/xenbackd.log | tail -2 | sed "s/^/BENCH-STAT $1: /"
-        xenbackctl -j list 2>&1 | tr -d '\n' | cut -c1-1500 | sed "s/^/BENCH-STAT $1: /"; echo; }
-    local ios; ios=$(sed -n 's/.*XB-BENCH-IOS: \([0-9]*\).*/\1/p' "$(guest_console bench)" | tr -d '\r' | tail -1)
-    awk -F, -v l="$1" -v r="$round" -v ios="${ios:-0}" '$3 == "raw_syscalls:sys_enter" {s = $1} $3 == "context-switches" {c = $1} $3 == "task-clock" {t = $1}
-        END {if (ios > 0) printf "BENCH-STAT %s round %s: %d I/Os: %.2f system calls, %.2f context switches, %.0f us CPU per I/O\n", l, r, ios, s / ios, c / ios, t * 1000 / ios
-             else print "BENCH-STAT " l ": no I/O count from the guest"}' /tmp/stat-$1.txt
+    if [ -s /tmp/trace-$1.txt ]; then
+        if [ $STAT = 3 ]; then grep -v '^ *$' /tmp/trace-$1.txt | head -60
+        else n=$(wc -l < /tmp/trace-$1.txt); sed -n "$((n / 2)),$((n / 2 + 150))p" /tmp/trace-$1.txt; fi | sed "s/^/BENCH-TRACE $1: /"
+    fi
+    if [ -s /tmp/prof-$1.data ]; then      # where the time goes, callers included
+        perf report -i /tmp/prof-$1.data --stdio --children --sort sym -g none --percent-limit 2 2>/dev/null |
+            grep '%' | head -70 | sed "s/^/BENCH-PROF $1: /"
+    fi
+    rm -f /tmp/trace-$1.txt /tmp/xsw-$1.txt /tmp/prof-$1.data
+    # the interrupts dom0's CPUs took meanwhile (the disk's, the event channels')
+    awk -v l="$1" 'NR == FNR {b2[$1] = $2; b3[$1] = $3; next}
+        $1 ~ /^[0-9]+:$/ {d0 = $2 - b2[$1]; d1 = $3 - b3[$1]; if (d0 + d1 > 100) {$2 = $3 = ""; printf "BENCH-STAT %s: interrupts CPU0 %d, CPU1 %d: %s\n", l, d0, d1, $0}}' /tmp/irq0-$1.txt /proc/interrupts
+    [ "$1" = kernel ] || grep -a 'connected:' /var/log/xenbackd.log | tail -2 | sed "s/^/BENCH-STAT $1: /"
+    [ "${ios:-0}" -gt 0 ] || { ts "BENCH-STAT $1: no I/O count from the guest"; return 0; }
+    set -- "$1" $stat_snap0 $snap1
+    awk -v l="$1" -v r="$round" -v ios="$ios" -v ns=$(($4 - $2)) -v cs=$(($5 - $3)) 'END {
+        printf "BENCH-STAT %s round %s: %d I/Os: %.0f us on CPU and %.2f context switches per I/O\n", l, r, ios, ns / 1000 / ios, cs / ios}' /dev/null
+    [ -s /tmp/stat-$1.txt ] && awk -F, -v l="$1" -v ios="$ios" '$3 == "raw_syscalls:sys_enter" {printf "BENCH-STAT %s: %.2f system calls per I/O (traced: slower)\n", l, $1 / ios}' /tmp/stat-$1.txt
+    rm -f /tmp/stat-$1.txt
 }
 run() {     # LABEL CFG [net]
     local log; log=$(guest_console bench); rm -f "$log"
@@ -178,10 +223,10 @@ run() {     # LABEL CFG [net]
         console_has 'BENCH-GUEST FAILED' && fail "$1: the guest failed"
         xb-tcp send 10.99.0.2 5002 "$(arg xbvm.netbytes)" >/dev/null || fail "$1: dom0 -> guest stream"
     fi
+    stat_stop "$1"      # (if not done yet) at fio-done, before the guest's devices go away
     console_wait 900 'XB-MARK: bench-done' 'BENCH-GUEST FAILED' || fail "$1: the guest did not finish"
     console_has 'XB-MARK: bench-done' || fail "$1: the guest failed"
     perf_stop "$1"
-    stat_stop "$1"
     wait_domain_gone 60 bench || xl destroy bench
     grep -a 'XB-BENCH:' "$log" | tr -d '\r' | sed "s/^XB-BENCH: /$1 $round /" | tee -a /tmp/bench.res
 }
