@@ -60,6 +60,10 @@ static void add_dev(struct xb_device *dev, void *arg)
 			       json_object_new_uint64(st.poll_hits));
 	json_object_object_add(o, "poll_misses",
 			       json_object_new_uint64(st.poll_misses));
+	json_object_object_add(o, "grant_maps",
+			       json_object_new_uint64(st.grant_maps));
+	json_object_object_add(o, "persistent_hits",
+			       json_object_new_uint64(st.persistent_hits));
 	json_object_array_add(arr, o);
 }
 

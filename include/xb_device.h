@@ -55,6 +55,9 @@ struct xb_dev_stats {
 	uint64_t ring_errors;  /* protocol violations */
 	uint64_t poll_hits;    /* busy polls that found the guest's next work */
 	uint64_t poll_misses;  /* busy polls that ended empty */
+	uint64_t grant_maps;   /* guest pages mapped (blkback: per request, or
+				* into the persistent-grant cache) */
+	uint64_t persistent_hits; /* pages found already mapped in that cache */
 };
 
 struct backend_ops {

@@ -536,6 +536,9 @@ static void stats_add(struct blkback_stats *to, const struct blkback_stats *s)
 	to->ring_errors += __atomic_load_n(&s->ring_errors, __ATOMIC_RELAXED);
 	to->poll_hits += __atomic_load_n(&s->poll_hits, __ATOMIC_RELAXED);
 	to->poll_misses += __atomic_load_n(&s->poll_misses, __ATOMIC_RELAXED);
+	to->grant_maps += __atomic_load_n(&s->grant_maps, __ATOMIC_RELAXED);
+	to->persistent_hits +=
+		__atomic_load_n(&s->persistent_hits, __ATOMIC_RELAXED);
 }
 
 static void blkback_disconnect(struct xb_device *dev)
@@ -765,6 +768,8 @@ static void blkback_get_stats(struct xb_device *dev, struct xb_dev_stats *st)
 	st->ring_errors = sum.ring_errors;
 	st->poll_hits = sum.poll_hits;
 	st->poll_misses = sum.poll_misses;
+	st->grant_maps = sum.grant_maps;
+	st->persistent_hits = sum.persistent_hits;
 }
 
 const struct backend_ops blkback_ops = {

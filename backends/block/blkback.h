@@ -129,6 +129,8 @@ struct blkback_stats {
 	uint64_t ring_errors;
 	uint64_t poll_hits;
 	uint64_t poll_misses;
+	uint64_t grant_maps;
+	uint64_t persistent_hits;
 };
 
 struct blkback_dev;

@@ -335,6 +335,7 @@ static int read_indirect(struct blkback_queue *q,
 			 false, &addr);
 	if (err)
 		return err;
+	stat_add(&q->stats.grant_maps, p->nr_indirect);
 	/* The pages are contiguous in the mapping and 512 segments fill one,
 	 * so the list is one array. Copied once; only the copy is used. */
 	memcpy(q->segs, addr, left * sizeof(*q->segs));
@@ -383,6 +384,7 @@ static int map_segments(struct blkback_queue *q, struct blkback_req *r,
 			r->map_addr = NULL;
 			goto err_put;
 		}
+		stat_add(&q->stats.grant_maps, nmap);
 		r->map_count = nmap;
 	}
 	r->iovcnt = 0;

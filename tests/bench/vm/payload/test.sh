@@ -155,6 +155,10 @@ stat_snap() {   # TIDS...: "ns_on_cpu context_switches", summed
     done
     echo "$sum $cs"
 }
+stat_grants() {   # LABEL WHEN: xenbackctl's request and grant counters of each device
+    xenbackctl -j list 2>/dev/null | grep -o '"name":"[^"]*"[^}]*' |
+        sed -n "s/.*\"name\":\"\([^\"]*\)\".*\"requests\":\([0-9]*\).*\"grant_maps\":\([0-9]*\),\"persistent_hits\":\([0-9]*\).*/BENCH-STAT $1 $2: \1: requests \2, grant_maps \3, persistent_hits \4/p"
+}
 stat_start() {  # LABEL
     stat_pid="" stat_on=""
     [ $STAT != 0 ] && [ "$1" != qdisk ] || return 0
@@ -165,6 +169,7 @@ stat_start() {  # LABEL
     ts "BENCH-STAT $1: counting threads" $(for t in $stat_tids_; do read -r c < "/proc/$t/comm"; echo "$t($c)"; done 2>/dev/null)
     cat /proc/interrupts > /tmp/irq0-$1.txt
     stat_snap0=$(stat_snap $stat_tids_)
+    [ "$1" = kernel ] || stat_grants "$1" before
     for t in $stat_tids_; do read -r ns _ < "/proc/$t/schedstat"; echo "$t $ns"; done > /tmp/threads0-$1.txt 2>/dev/null
     [ $STAT -ge 2 ] && [ -x /usr/bin/perf ] && [ "$1" != kernel ] || return 0
     local pid; pid=$(cat /run/xenbackd.pid)     # a process: perf follows all its threads
@@ -182,6 +187,7 @@ stat_stop() {   # LABEL
     stat_on=
     console_wait 900 'XB-MARK: fio-done' 'BENCH-GUEST FAILED'
     local snap1 ios t ns c; snap1=$(stat_snap $stat_tids_)
+    [ "$1" = kernel ] || stat_grants "$1" after
     # each thread's share
     for t in $stat_tids_; do read -r ns _ < "/proc/$t/schedstat" && read -r c < "/proc/$t/comm" && echo "$t $ns $c"; done 2>/dev/null |
         awk -v l="$1" 'NR == FNR {b[$1] = $2; next} {printf "BENCH-STAT %s: thread %s (%s): %.0f ms on CPU\n", l, $1, $3, ($2 - b[$1]) / 1e6}' /tmp/threads0-$1.txt -
