@@ -5,6 +5,7 @@
  * back, then the connection closes. xenbackctl is the client.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -30,6 +31,18 @@ struct xb_ctl {
 	char *path;
 };
 
+/* The counters of struct xb_dev_stats, by their JSON names. */
+static const struct {
+	const char *key;
+	size_t off;
+} counters[] = {
+#define C(f) { #f, offsetof(struct xb_dev_stats, f) }
+	C(requests),   C(bytes_read), C(bytes_written), C(errors),
+	C(ring_errors), C(poll_hits), C(poll_misses),   C(grant_maps),
+	C(persistent_hits),
+#undef C
+};
+
 static void add_dev(struct xb_device *dev, void *arg)
 {
 	json_object *arr = arg, *o = json_object_new_object();
@@ -47,23 +60,11 @@ static void add_dev(struct xb_device *dev, void *arg)
 	json_object_object_add(
 		o, "frontend_state",
 		json_object_new_string(xb_state_name(dev->fe_state)));
-	json_object_object_add(o, "requests",
-			       json_object_new_uint64(st.requests));
-	json_object_object_add(o, "bytes_read",
-			       json_object_new_uint64(st.bytes_read));
-	json_object_object_add(o, "bytes_written",
-			       json_object_new_uint64(st.bytes_written));
-	json_object_object_add(o, "errors", json_object_new_uint64(st.errors));
-	json_object_object_add(o, "ring_errors",
-			       json_object_new_uint64(st.ring_errors));
-	json_object_object_add(o, "poll_hits",
-			       json_object_new_uint64(st.poll_hits));
-	json_object_object_add(o, "poll_misses",
-			       json_object_new_uint64(st.poll_misses));
-	json_object_object_add(o, "grant_maps",
-			       json_object_new_uint64(st.grant_maps));
-	json_object_object_add(o, "persistent_hits",
-			       json_object_new_uint64(st.persistent_hits));
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+		json_object_object_add(
+		    o, counters[i].key,
+		    json_object_new_uint64(*(const uint64_t *)((const char *)&st +
+							       counters[i].off)));
 	json_object_array_add(arr, o);
 }
 

@@ -133,6 +133,12 @@ struct blkback_stats {
 	uint64_t persistent_hits;
 };
 
+/* The worker is the only writer; get_stats reads with relaxed loads. */
+static inline void blkback_stat_add(uint64_t *c, uint64_t n)
+{
+	__atomic_store_n(c, *c + n, __ATOMIC_RELAXED);
+}
+
 struct blkback_dev;
 
 struct blkback_queue {

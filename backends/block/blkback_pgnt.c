@@ -76,9 +76,7 @@ struct blkback_pgnt *blkback_pgnt_get(struct blkback_queue *q, xb_gref_t ref,
 
 	for (g = *slot; g; g = g->hnext) {
 		if (g->ref == ref) {
-			__atomic_store_n(&q->stats.persistent_hits,
-					 q->stats.persistent_hits + 1,
-					 __ATOMIC_RELAXED);
+			blkback_stat_add(&q->stats.persistent_hits, 1);
 			g->users++;
 			g->last_used = now;
 			lru_unlink(g);
@@ -99,8 +97,7 @@ struct blkback_pgnt *blkback_pgnt_get(struct blkback_queue *q, xb_gref_t ref,
 		*err = r < 0 ? r : (e ? e : -EFAULT);
 		return NULL;
 	}
-	__atomic_store_n(&q->stats.grant_maps, q->stats.grant_maps + 1,
-			 __ATOMIC_RELAXED);
+	blkback_stat_add(&q->stats.grant_maps, 1);
 	c->free = g->hnext;
 	g->ref = ref;
 	g->users = 1;

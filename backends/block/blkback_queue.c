@@ -41,12 +41,6 @@ static uint64_t now_sec(void)
 	return (uint64_t)ts.tv_sec;
 }
 
-/* The worker is the only writer; get_stats reads with relaxed loads. */
-static inline void stat_add(uint64_t *c, uint64_t n)
-{
-	__atomic_store_n(c, *c + n, __ATOMIC_RELAXED);
-}
-
 /* Runs stmt with R bound to the ring of the queue's ABI. */
 #define WITH_RING(q, stmt)                                               \
 	do {                                                             \
@@ -98,11 +92,11 @@ static void req_finish(struct blkback_queue *q, struct blkback_req *r,
 	req_release(q, r);
 	r->status = blkback_status(err);
 	if (err) {
-		stat_add(&q->stats.errors, 1);
+		blkback_stat_add(&q->stats.errors, 1);
 		dev_debug_errno(q, err, "request %llu op %u failed",
 				(unsigned long long)r->id, r->io_op);
 	} else if (r->done) {
-		stat_add(r->write ? &q->stats.bytes_written :
+		blkback_stat_add(r->write ? &q->stats.bytes_written :
 				    &q->stats.bytes_read,
 			 r->done);
 	}
@@ -335,7 +329,7 @@ static int read_indirect(struct blkback_queue *q,
 			 false, &addr);
 	if (err)
 		return err;
-	stat_add(&q->stats.grant_maps, p->nr_indirect);
+	blkback_stat_add(&q->stats.grant_maps, p->nr_indirect);
 	/* The pages are contiguous in the mapping and 512 segments fill one,
 	 * so the list is one array. Copied once; only the copy is used. */
 	memcpy(q->segs, addr, left * sizeof(*q->segs));
@@ -384,7 +378,7 @@ static int map_segments(struct blkback_queue *q, struct blkback_req *r,
 			r->map_addr = NULL;
 			goto err_put;
 		}
-		stat_add(&q->stats.grant_maps, nmap);
+		blkback_stat_add(&q->stats.grant_maps, nmap);
 		r->map_count = nmap;
 	}
 	r->iovcnt = 0;
@@ -680,7 +674,7 @@ static void queue_handle(struct blkback_queue *q, const void *entry)
 	r->nr_pg = 0;
 	r->map_addr = NULL;
 	r->map_count = 0;
-	stat_add(&q->stats.requests, 1);
+	blkback_stat_add(&q->stats.requests, 1);
 
 	err = blkback_req_check(&p, &q->bd->lim);
 	if (err)
@@ -762,7 +756,7 @@ static void queue_broken(struct blkback_queue *q, const char *why,
 	char msg[160];
 
 	q->dead = true;
-	stat_add(&q->stats.ring_errors, 1);
+	blkback_stat_add(&q->stats.ring_errors, 1);
 	snprintf(msg, sizeof(msg), "queue %u: %s (req_prod %u, rsp_prod %u)",
 		 q->index, why, prod, pvt);
 	dev_err(q, "%s", msg);
@@ -875,13 +869,13 @@ static bool queue_busy_poll(struct blkback_queue *q)
 		for (int i = 0; i < 64; i++) {
 			if (__atomic_load_n(&q->ring.r64.sring->req_prod,
 					    __ATOMIC_ACQUIRE) != cons) {
-				stat_add(&q->stats.poll_hits, 1);
+				blkback_stat_add(&q->stats.poll_hits, 1);
 				return true;
 			}
 			cpu_relax();
 		}
 	} while (now_ns() < end);
-	stat_add(&q->stats.poll_misses, 1);
+	blkback_stat_add(&q->stats.poll_misses, 1);
 	return false;
 }
 
