@@ -19,12 +19,14 @@
 #include <inttypes.h>
 #include <linux/fs.h>
 #include <linux/loop.h>
+#include <linux/magic.h>
 #include <linux/major.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -221,6 +223,20 @@ static void probe_file(struct blkback_dev *bd, const struct stat *st,
 		bd->discard_granularity = file_discard_granularity(st);
 		bd->discard_alignment = 0;
 	}
+}
+
+/*
+ * True if fd is a regular file on a memory filesystem (tmpfs, ramfs): its
+ * buffered writes copy pages and never wait for a device.
+ */
+static bool on_memory_fs(int fd)
+{
+	struct statfs sfs;
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || fstatfs(fd, &sfs) < 0)
+		return false;
+	return sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC;
 }
 
 /*
@@ -440,9 +456,15 @@ static int blkback_prepare(struct xb_device *dev)
 	}
 	if (bd->phys_sector_size < bd->sector_size)
 		bd->phys_sector_size = bd->sector_size;
+	bd->inline_writes =
+		!bd->direct && !bd->readonly && on_memory_fs(bd->fd);
 	dev_info(dev, "%s: %" PRIu64 " bytes, %s%s I/O, sector %u/%u%s%s",
 		 bd->path, bd->size, bd->readonly ? "read-only, " : "",
-		 bd->direct ? "direct" : "buffered", bd->sector_size,
+		 bd->direct	   ? "direct" :
+		 bd->inline_writes ? "buffered (memory filesystem: "
+				     "writes inline)" :
+				     "buffered",
+		 bd->sector_size,
 		 bd->phys_sector_size, bd->discard ? ", discard" : "",
 		 bd->discard_secure ? " (secure)" : "");
 	return 0;

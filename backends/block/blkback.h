@@ -108,7 +108,7 @@ struct blkback_req {
 	uint32_t done;      /* bytes transferred so far */
 	uint64_t disc_len;  /* discard: bytes */
 	bool disc_secure;   /* discard: BLKSECDISCARD */
-	int slow_res;       /* an operation of the slow thread: its result */
+	int slow_res;       /* an operation done outside the engine: result */
 	/* Non-persistent data mapping: one contiguous range. */
 	void *map_addr;
 	unsigned int map_count;
@@ -199,6 +199,9 @@ struct blkback_dev {
 	int fd;
 	bool readonly;
 	bool direct;
+	/* Writes and flushes done by the worker itself (blkback_engine.c):
+	 * a buffered file on a memory filesystem (tmpfs, ramfs). */
+	bool inline_writes;
 	bool is_blkdev;
 	bool cdrom;
 	bool removable;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "blkback.h"
@@ -96,6 +97,25 @@ static struct io_uring_sqe *uring_sqe(struct uring_priv *u)
 	return sqe;
 }
 
+/*
+ * A buffered write to a file in memory (bd->inline_writes). io_uring can
+ * only hand such a write to one of its worker threads (a filesystem
+ * without async buffered writes, tmpfs among them up to Linux 6.x): a
+ * wake-up and two thread switches, where the write itself copies a few
+ * pages and cannot wait for a device. So the worker makes it (or the
+ * flush, a no-op there) right away, and a NOP carries its result through
+ * the ring: it completes in order with the rest, through uring_reap.
+ * r->slow_res holds the result; bit 0 of the user data marks it.
+ */
+static int uring_inline(struct io_uring_sqe *sqe, struct blkback_req *r,
+			ssize_t res)
+{
+	r->slow_res = (int)res;
+	io_uring_prep_nop(sqe);
+	io_uring_sqe_set_data64(sqe, (uintptr_t)r | 1);
+	return 0;
+}
+
 static int uring_submit_rw(struct blkback_queue *q, struct blkback_req *r)
 {
 	struct uring_priv *u = q->eng_priv;
@@ -104,6 +124,12 @@ static int uring_submit_rw(struct blkback_queue *q, struct blkback_req *r)
 
 	if (!sqe)
 		return -EBUSY;
+	if (r->write && q->bd->inline_writes) {
+		ssize_t n = pwritev(fd, r->iov, (int)r->iovcnt,
+				    (off_t)r->offset);
+
+		return uring_inline(sqe, r, n < 0 ? -errno : n);
+	}
 	if (r->iovcnt == 1) {
 		if (r->write)
 			io_uring_prep_write(sqe, fd, r->iov[0].iov_base,
@@ -129,6 +155,9 @@ static int uring_submit_fsync(struct blkback_queue *q, struct blkback_req *r)
 
 	if (!sqe)
 		return -EBUSY;
+	if (q->bd->inline_writes)
+		return uring_inline(sqe, r,
+				    fdatasync(q->bd->fd) < 0 ? -errno : 0);
 	io_uring_prep_fsync(sqe, q->bd->fd, IORING_FSYNC_DATASYNC);
 	io_uring_sqe_set_data(sqe, r);
 	return 0;
@@ -178,8 +207,10 @@ static int uring_reap(struct blkback_queue *q, bool wait)
 		io_uring_get_events(&u->ring); /* post deferred completions */
 	}
 	while (io_uring_peek_cqe(&u->ring, &cqe) == 0) {
-		struct blkback_req *r = io_uring_cqe_get_data(cqe);
-		int res = cqe->res;
+		uintptr_t data = (uintptr_t)io_uring_cqe_get_data64(cqe);
+		struct blkback_req *r =
+			(struct blkback_req *)(data & ~(uintptr_t)1);
+		int res = data & 1 ? r->slow_res : cqe->res;
 
 		io_uring_cqe_seen(&u->ring, cqe);
 		blkback_io_done(r, res);

@@ -26,6 +26,8 @@
  *   null                 --blk-engine=null answers OK without I/O
  *   enospc               a backing file on a full filesystem: errors,
  *                        counted, device still serving
+ *   memfs                a file on a ramfs: writes and flushes done by the
+ *                        worker, not io_uring's threads; integrity, QD 32
  *   sector4k             a 4 KiB logical-sector loop device, served as a
  *                        device (--blk-loop=device): geometry, misaligned
  *                        requests refused, integrity at QD 32, BLKDISCARD
@@ -42,6 +44,7 @@
  *                        after gaps longer than the poll window still
  *                        answered (the guest's notification re-armed)
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -840,6 +843,101 @@ out:
 	return r;
 }
 
+/* Threads of the daemon whose name starts with prefix; -1 on error. */
+static int daemon_threads(const char *prefix)
+{
+	char path[64], comm[64];
+	struct dirent *e;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)T.td.pid);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		char cp[340];
+		FILE *fp;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(cp, sizeof(cp), "%s/%s/comm", path, e->d_name);
+		fp = fopen(cp, "r");
+		if (fp && fgets(comm, sizeof(comm), fp) &&
+		    !strncmp(comm, prefix, strlen(prefix)))
+			n++;
+		if (fp)
+			fclose(fp);
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * A file on a memory filesystem (ramfs: buffered, no O_DIRECT on any
+ * kernel) has its writes and flushes done by the worker (io_uring would
+ * hand each to a thread of its own): writes and flushes answered with no
+ * io_uring worker thread started, the log says so, then integrity at
+ * QD 32.
+ */
+static int case_memfs(void)
+{
+	struct ts_vbd v = mkvbd(1, 51712, NULL);
+	struct bf_opts o = { 0 };
+	struct bt_load l = { .qd = 32, .ops = 3000, .write_pct = 60,
+			     .page_offsets = true, .seed = 41 };
+	static uint8_t buf[24 * 512];
+	struct blkfront f;
+	char mnt[400];
+	int r, n;
+
+	r = sf_start(&T, NULL);
+	if (r)
+		return r;
+	snprintf(mnt, sizeof(mnt), "%s/ram", T.td.dir);
+	mkdir(mnt, 0700);
+	if (mount("xbram", mnt, "ramfs", 0, NULL) < 0) {
+		printf("SKIP: cannot mount a ramfs: %s\n", strerror(errno));
+		sf_stop(&T);
+		return 77;
+	}
+	snprintf(img, sizeof(img), "%s/disk.img", mnt);
+	BT_CHECK(bt_image(img, 16 * MiB, true) == 0);
+	v.target = img;
+	r = attach(0, &v, &o, &f);
+	if (r)
+		goto out;
+	/* Writes and flushes only, first: reads may go to io_uring's
+	 * threads on some kernels (ramfs without FMODE_NOWAIT), writes
+	 * never should. */
+	for (unsigned int i = 0; !r && i < 64; i++) {
+		memset(buf, (int)i + 1, sizeof(buf));
+		if (bf_rw(&f, BLKIF_OP_WRITE, (uint64_t)i * 24, buf, 24) != 0 ||
+		    (i % 8 == 7 &&
+		     bf_rw(&f, BLKIF_OP_FLUSH_DISKCACHE, 0, NULL, 0) != 0))
+			r = 1;
+	}
+	n = daemon_threads("iou-wrk");
+	printf("after 64 writes and 8 flushes: %d io_uring worker threads\n",
+	       n);
+	if (!r && n != 0) {
+		fprintf(stderr, "writes went through io_uring's workers\n");
+		r = 1;
+	}
+	if (!r && !log_has("memory filesystem: writes inline")) {
+		fprintf(stderr, "the log does not say writes are inline\n");
+		r = 1;
+	}
+	if (!r)
+		r = bt_integrity(&f, img, &l);
+	umount2(mnt, MNT_DETACH); /* lazily: the daemon still has it open */
+	return finish(&f, r);
+out:
+	sf_stop(&T);
+	umount2(mnt, MNT_DETACH);
+	return r;
+}
+
 /*
  * backend/qdisk as libxl writes it for backendtype=qdisk (the type QEMU
  * would serve): params "aio:<file>", type qdisk, no hotplug script. Served
@@ -1150,6 +1248,7 @@ int main(int argc, char **argv)
 	    {"persistent_limit", case_persistent_limit},
 	    {"null", case_null},
 	    {"enospc", case_enospc},
+	    {"memfs", case_memfs},
 	    {"sector4k", case_sector4k},
 	    {"loopfile", case_loopfile},
 	    {"qdisk", case_qdisk},
