@@ -20,7 +20,9 @@
 #   --shell           interactive: dom0 shell on the console after the test (xbvm.shell=1)
 #   --quiet           print only XB-VM lines, not the whole console
 # Env: XB_VM_IMAGES (images dir), XB_VM_MEM (MiB, default 2048), XB_VM_DOM0_MEM (default 1024M),
-#      XB_VM_QDISK=1 (append qdisk.cpio.gz: QEMU's Xen device model in dom0, build-images.sh --with-qdisk)
+#      XB_VM_QDISK=1 (append qdisk.cpio.gz: QEMU's Xen device model in dom0, build-images.sh --with-qdisk),
+#      XB_VM_KEEP_RUNS (default 20: out/runs/ keeps the newest N runs' directories, ~18 MB each;
+#      older ones, if untouched for an hour, are removed when a run starts; 0 keeps all)
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
@@ -55,6 +57,14 @@ KVER=$(cat "$IMG/KVER")
 
 RUN="$XB_VM_OUT/runs/$(date +%Y%m%d-%H%M%S)-$$"
 mkdir -p "$RUN"
+# old runs: the newest XB_VM_KEEP_RUNS stay; a run still going (touched within the hour) stays
+keep=${XB_VM_KEEP_RUNS:-20}
+case $keep in ''|*[!0-9]*) die "XB_VM_KEEP_RUNS=$keep: a number" ;; esac
+if [ "$keep" -gt 0 ]; then
+    ls -1dt "$XB_VM_OUT"/runs/*/ 2>/dev/null | tail -n +$((keep + 1)) | while read -r old; do
+        if [ -z "$(find "$old" -maxdepth 1 -mmin -60 -print -quit)" ]; then rm -rf -- "$old"; fi
+    done
+fi
 LOG=${LOG:-$RUN/console.log}
 mkdir -p "$(dirname "$LOG")"; : > "$LOG"
 
