@@ -771,6 +771,41 @@ static int case_reconnect(void)
 	return finish(&f, 0);
 }
 
+/*
+ * Starts the daemon with a fresh fstype (mount options opts) mounted at
+ * <test dir>/fs, whose path goes to mnt: 0, 77 (cannot mount here) or 1.
+ */
+static int start_mounted(const char *fstype, const char *opts, char *mnt,
+			 size_t size)
+{
+	int r = sf_start(&T, NULL);
+
+	if (r)
+		return r;
+	snprintf(mnt, size, "%s/fs", T.td.dir);
+	mkdir(mnt, 0700);
+	if (mount("xbtest", mnt, fstype, 0, opts) < 0) {
+		printf("SKIP: cannot mount a %s: %s\n", fstype,
+		       strerror(errno));
+		sf_stop(&T);
+		return 77;
+	}
+	return 0;
+}
+
+/* Ends a case of start_mounted: f connected (finish) or not (NULL). */
+static int finish_mounted(struct blkfront *f, const char *mnt, int ret)
+{
+	if (f) {
+		/* Lazily: the daemon still has the file open. */
+		umount2(mnt, MNT_DETACH);
+		return finish(f, ret);
+	}
+	sf_stop(&T);
+	umount2(mnt, MNT_DETACH);
+	return ret;
+}
+
 static int case_enospc(void)
 {
 	struct ts_vbd v = mkvbd(1, 51712, NULL);
@@ -783,16 +818,9 @@ static int case_enospc(void)
 	uint64_t s;
 	int r;
 
-	r = sf_start(&T, NULL);
+	r = start_mounted("tmpfs", "size=1m", mnt, sizeof(mnt));
 	if (r)
 		return r;
-	snprintf(mnt, sizeof(mnt), "%s/tiny", T.td.dir);
-	mkdir(mnt, 0700);
-	if (mount("xbtiny", mnt, "tmpfs", 0, "size=1m") < 0) {
-		printf("SKIP: cannot mount a tmpfs: %s\n", strerror(errno));
-		sf_stop(&T);
-		return 77;
-	}
 	snprintf(file, sizeof(file), "%s/disk.img", mnt);
 	BT_CHECK(bt_image(file, 16 * MiB, false) == 0); /* sparse */
 	v.target = file;
@@ -835,12 +863,9 @@ static int case_enospc(void)
 	}
 	r = 0;
 out_close:
-	umount2(mnt, MNT_DETACH); /* lazily: the daemon still has it open */
-	return finish(&f, r);
+	return finish_mounted(&f, mnt, r);
 out:
-	sf_stop(&T);
-	umount2(mnt, MNT_DETACH);
-	return r;
+	return finish_mounted(NULL, mnt, r);
 }
 
 /* Threads of the daemon whose name starts with prefix; -1 on error. */
@@ -891,16 +916,9 @@ static int case_memfs(void)
 	char mnt[400];
 	int r, n;
 
-	r = sf_start(&T, NULL);
+	r = start_mounted("ramfs", NULL, mnt, sizeof(mnt));
 	if (r)
 		return r;
-	snprintf(mnt, sizeof(mnt), "%s/ram", T.td.dir);
-	mkdir(mnt, 0700);
-	if (mount("xbram", mnt, "ramfs", 0, NULL) < 0) {
-		printf("SKIP: cannot mount a ramfs: %s\n", strerror(errno));
-		sf_stop(&T);
-		return 77;
-	}
 	snprintf(img, sizeof(img), "%s/disk.img", mnt);
 	BT_CHECK(bt_image(img, 16 * MiB, true) == 0);
 	v.target = img;
@@ -930,12 +948,9 @@ static int case_memfs(void)
 	}
 	if (!r)
 		r = bt_integrity(&f, img, &l);
-	umount2(mnt, MNT_DETACH); /* lazily: the daemon still has it open */
-	return finish(&f, r);
+	return finish_mounted(&f, mnt, r);
 out:
-	sf_stop(&T);
-	umount2(mnt, MNT_DETACH);
-	return r;
+	return finish_mounted(NULL, mnt, r);
 }
 
 /*
