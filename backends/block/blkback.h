@@ -243,9 +243,10 @@ int blkback_pgnt_init(struct blkback_pgnt_cache *c, unsigned int max);
 struct blkback_pgnt *blkback_pgnt_get(struct blkback_queue *q, xb_gref_t ref,
 				      uint64_t now, int *err);
 void blkback_pgnt_put(struct blkback_pgnt *g, uint64_t now);
-/* Unmap unused grants idle for more than idle seconds (all if idle 0). */
-void blkback_pgnt_purge(struct blkback_queue *q, uint64_t now,
-			unsigned int idle);
+/* Unmap at most max unused grants idle for more than idle seconds (any if
+ * idle 0), oldest first; true if more are due. */
+bool blkback_pgnt_purge(struct blkback_queue *q, uint64_t now,
+			unsigned int idle, unsigned int max);
 void blkback_pgnt_fini(struct blkback_queue *q);
 
 #endif

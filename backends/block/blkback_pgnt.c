@@ -7,7 +7,10 @@
  * Bounded by max (the frontend may offer any number of grants): when the
  * cache is full, new grants are mapped per request like without the
  * feature, as Linux does, and grants unused for `idle` seconds are
- * unmapped by a periodic purge so the working set can move. The grant
+ * unmapped by a periodic purge so the working set can move. A purge
+ * unmaps a bounded number (two system calls each, and a TLB flush under
+ * Xen): a guest's whole pool going idle at once is let go in steps, not
+ * in one stall of the queue. The grant
  * refs are guest-chosen and only ever used as hash keys here.
  */
 #include <errno.h>
@@ -134,15 +137,16 @@ static void pgnt_drop(struct blkback_queue *q, struct blkback_pgnt *g)
 	c->count--;
 }
 
-void blkback_pgnt_purge(struct blkback_queue *q, uint64_t now,
-			unsigned int idle)
+bool blkback_pgnt_purge(struct blkback_queue *q, uint64_t now,
+			unsigned int idle, unsigned int max)
 {
 	struct blkback_pgnt_cache *c = &q->pgc;
 	struct blkback_pgnt *g, *prev;
 	unsigned int n = 0;
+	bool more = false;
 
 	if (!c->ents)
-		return;
+		return false;
 	/* Oldest at the tail: stop at the first one used recently. */
 	for (g = c->lru.lru_prev; g != &c->lru; g = prev) {
 		prev = g->lru_prev;
@@ -150,12 +154,17 @@ void blkback_pgnt_purge(struct blkback_queue *q, uint64_t now,
 			break;
 		if (g->users)
 			continue;
+		if (n == max) {
+			more = true;
+			break;
+		}
 		pgnt_drop(q, g);
 		n++;
 	}
 	if (n)
 		dev_debug(q, "unmapped %u idle persistent grants, %u left", n,
 			  c->count);
+	return more;
 }
 
 /* Unmaps every grant (none may be in use any more) and frees the cache. */

@@ -943,6 +943,26 @@ static void engine_cb(int fd, uint32_t events, void *arg)
 	queue_run(q);
 }
 
+/* Idle persistent grants unmapped per purge, and how soon the next purge
+ * comes when more were due (Linux's blkback: a share of its pool every
+ * 100 ms). */
+#define PURGE_BATCH 32u
+#define PURGE_AGAIN_NS 100000000L
+
+/* The purge timer: every persistent_idle / 2 seconds, the first after
+ * first_ns. 0 or -errno. */
+static int purge_timer_arm(struct blkback_queue *q, long first_ns)
+{
+	time_t period = q->bd->persistent_idle / 2 ?: 1;
+	struct itimerspec its = {
+		.it_interval = { .tv_sec = period },
+		.it_value = { .tv_sec = first_ns ? 0 : period,
+			      .tv_nsec = first_ns },
+	};
+
+	return timerfd_settime(q->timer_fd, 0, &its, NULL) < 0 ? -errno : 0;
+}
+
 static void timer_cb(int fd, uint32_t events, void *arg)
 {
 	struct blkback_queue *q = arg;
@@ -950,7 +970,9 @@ static void timer_cb(int fd, uint32_t events, void *arg)
 
 	if (read(fd, &ticks, sizeof(ticks)) < 0)
 		return;
-	blkback_pgnt_purge(q, now_sec(), q->bd->persistent_idle);
+	if (blkback_pgnt_purge(q, now_sec(), q->bd->persistent_idle,
+			       PURGE_BATCH))
+		purge_timer_arm(q, PURGE_AGAIN_NS);
 }
 
 /* ---- start / stop ---- */
@@ -1068,19 +1090,13 @@ int blkback_queue_start(void *arg)
 			xb_worker_fd_on_wake(q->worker, q->eng_fd);
 	}
 	if (q->persistent && q->bd->persistent_idle) {
-		unsigned int period = q->bd->persistent_idle / 2 ?: 1;
-		struct itimerspec its = {
-			.it_interval = { .tv_sec = period },
-			.it_value = { .tv_sec = period },
-		};
-
 		q->timer_fd = timerfd_create(CLOCK_MONOTONIC,
 					     TFD_NONBLOCK | TFD_CLOEXEC);
 		if (q->timer_fd < 0) {
 			err = -errno;
 			goto err_eng_fd;
 		}
-		timerfd_settime(q->timer_fd, 0, &its, NULL);
+		purge_timer_arm(q, 0);
 		err = xb_worker_add_fd(q->worker, q->timer_fd, EPOLLIN,
 				       timer_cb, q);
 		if (err)

@@ -431,10 +431,39 @@ static int case_uring_forced(void)
 	return sf_stop(&T) ? 1 : 0;
 }
 
+/* The daemon's purges ("unmapped N idle persistent grants"): their count,
+ * the grants they unmapped and the most one unmapped; -1 if no log. */
+static int purges(unsigned int *total, unsigned int *most)
+{
+	static const char key[] = "unmapped ";
+	char line[512];
+	FILE *fp = fopen(T.td.log_path, "r");
+	int n = 0;
+
+	*total = *most = 0;
+	if (!fp)
+		return -1;
+	while (fgets(line, sizeof(line), fp)) {
+		const char *p = strstr(line, key);
+		unsigned int k;
+
+		if (!p || !strstr(p, " idle persistent grants") ||
+		    sscanf(p + sizeof(key) - 1, "%u", &k) != 1)
+			continue;
+		n++;
+		*total += k;
+		if (k > *most)
+			*most = k;
+	}
+	fclose(fp);
+	return n;
+}
+
 static int case_persistent_limit(void)
 {
 	const char *args[] = { "--blk-max-persistent=64",
-			       "--blk-persistent-idle=1", NULL };
+			       "--blk-persistent-idle=1", "--log-level=debug",
+			       NULL };
 	struct ts_vbd v = mkvbd(1, 51712, NULL);
 	struct bf_opts o = { .persistent = true };
 	struct bt_load l = { .qd = 32, .ops = 2000, .write_pct = 50,
@@ -482,6 +511,15 @@ static int case_persistent_limit(void)
 	}
 	printf("after idle: %u mapped\n", mapped);
 	BT_CHECK(mapped == 0);
+	/* The 64 that went idle together went in purges of at most 32. */
+	{
+		unsigned int total, most;
+		int n = purges(&total, &most);
+
+		printf("%d purges unmapped %u grants, at most %u at once\n", n,
+		       total, most);
+		BT_CHECK(n >= 2 && total >= 64 && most <= 32);
+	}
 	l.seed = 43;
 	l.ops = 500;
 	r = bt_integrity(&f, img, &l);
