@@ -10,8 +10,8 @@
  * unmapped by a periodic purge so the working set can move. A purge
  * unmaps a bounded number (two system calls each, and a TLB flush under
  * Xen): a guest's whole pool going idle at once is let go in steps, not
- * in one stall of the queue. The grant
- * refs are guest-chosen and only ever used as hash keys here.
+ * in one stall of the queue. The grant refs are guest-chosen and only
+ * ever used as hash keys here.
  */
 #include <errno.h>
 #include <stdlib.h>
