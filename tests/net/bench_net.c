@@ -8,12 +8,15 @@
  * For 64-byte frames (Mpps) and 64 KiB GSO frames (Gb/s), each direction:
  * tx = guest (or tap writer) -> peer, rx = peer -> guest (or tap reader).
  * Counts what arrives at the receiving end. Prints the figures and the
- * ratio (b)/(a), and the CPU time the whole path (this process's threads
- * and the daemon's) spent per frame that arrived: on a loaded machine the
- * throughput ratio follows whoever gets the CPUs, the cost per frame does
- * not.  Usage: bench_net [seconds per run, default 2] [repetitions,
- * default 3] [case...] with cases tx64, rx64, txgso, rxgso (default: all
- * four). Both setups stay up for the whole run; each repetition runs raw
+ * ratio (b)/(a), the CPU time the whole path (this process's threads and
+ * the daemon's) spent per frame that arrived, and that of the tap side:
+ * the daemon in (b), the raw tap's writer or reader thread in (a). On a
+ * loaded machine the throughput ratio follows whoever gets the CPUs, the
+ * cost per frame does not; where the tap side is what limits (tx 64 KiB
+ * GSO: the daemon and the raw writer each keep a CPU busy), the throughput
+ * ratio cannot beat the ratio of the tap sides' costs.
+ * Usage: bench_net [seconds per run, default 2] [repetitions, default 3]
+ * [case...] with cases tx64, rx64, txgso, rxgso (default: all four). Both setups stay up for the whole run; each repetition runs raw
  * and xenbackd back to back (order swapped every repetition) and the
  * medians are printed, since the machine may be shared.
  * CPUS=split (2+ CPUs): the guest's side (our netfront's thread) runs on
@@ -40,6 +43,7 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <xen/io/xenbus.h>
@@ -261,11 +265,28 @@ static double cpu_us(pid_t pid)
 	return pid ? us + daemon_cpu_us(pid) : us;
 }
 
-/* One measured run; frames and bytes per second, CPU us per frame. */
+/* CPU time of one thread of this process, in us. */
+static double thread_cpu_us(clockid_t clk)
+{
+	struct timespec ts;
+
+	if (clock_gettime(clk, &ts) < 0)
+		return 0;
+	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/*
+ * One measured run; frames and bytes per second, CPU us per frame: all of
+ * it (cpf), and the tap side's (tpf): in (b) the daemon's, in (a) the one
+ * thread that writes (tx) or reads (rx) the tap. The tap side is the
+ * serial stage both setups have: the throughput ratio cannot beat the
+ * ratio of their costs when that stage is what limits.
+ */
 static void measure(struct run *r, double *pps, double *bps, double *cpf,
-		    double *dpf)
+		    double *tpf)
 {
 	pthread_t s, v;
+	clockid_t tap_clk;
 	uint64_t f0, b0, f1;
 	long long t0, t1;
 	double c0, c1, d0 = 0, d1 = 0;
@@ -274,21 +295,27 @@ static void measure(struct run *r, double *pps, double *bps, double *cpf,
 	r->rx_frames = r->rx_bytes = 0;
 	pthread_create(&v, NULL, receiver, r);
 	pthread_create(&s, NULL, sender, r);
+	if (pthread_getcpuclockid(r->tx ? s : v, &tap_clk))
+		tap_clk = (clockid_t)-1;
 	usleep(300000); /* warm up */
 	f0 = __atomic_load_n(&r->rx_frames, __ATOMIC_RELAXED);
 	b0 = __atomic_load_n(&r->rx_bytes, __ATOMIC_RELAXED);
 	t0 = ts_now_ms();
 	if (r->daemon)
 		d0 = daemon_cpu_us(r->daemon);
+	else if (tap_clk != (clockid_t)-1)
+		d0 = thread_cpu_us(tap_clk);
 	c0 = cpu_us(r->daemon);
 	usleep((useconds_t)(run_secs * 1e6));
 	c1 = cpu_us(r->daemon);
 	if (r->daemon)
 		d1 = daemon_cpu_us(r->daemon);
+	else if (tap_clk != (clockid_t)-1)
+		d1 = thread_cpu_us(tap_clk);
 	t1 = ts_now_ms();
 	f1 = __atomic_load_n(&r->rx_frames, __ATOMIC_RELAXED);
 	*cpf = f1 > f0 ? (c1 - c0) / (double)(f1 - f0) : 0;
-	*dpf = f1 > f0 ? (d1 - d0) / (double)(f1 - f0) : 0;
+	*tpf = f1 > f0 ? (d1 - d0) / (double)(f1 - f0) : 0;
 	*pps = (double)(f1 - f0) * 1000.0 / (double)(t1 - t0);
 	*bps = (double)(__atomic_load_n(&r->rx_bytes, __ATOMIC_RELAXED) - b0) *
 	       8000.0 / (double)(t1 - t0);
@@ -573,13 +600,15 @@ int main(int argc, char **argv)
 		       "others\n");
 	else
 		printf("CPUS=shared: every thread on every CPU\n");
-	printf("%-14s %13s %13s %5s %11s %17s %17s\n", "", "raw tap",
-	       "xenbackd", "ratio", "", "CPU us/frame: raw", "xb (daemon)");
+	printf("%-14s %13s %13s %5s %11s %16s %23s\n", "", "raw tap",
+	       "xenbackd", "ratio", "", "CPU us/frame", "tap side us/frame");
+	printf("%-14s %13s %13s %5s %11s %8s%8s%8s%8s%7s\n", "", "", "", "",
+	       "", "raw", "xb", "raw", "xb", "raw/xb");
 	for (int c = 0; c < 4; c++) {
 		bool gso = c >= 2;
 		int m = gso ? 1 : 0;
 		double scale = gso ? 1e9 : 1e6, v[2][MAX_REPS], rat[MAX_REPS],
-		       cpu[3][MAX_REPS], lo = 1e9, hi = 0;
+		       cpu[5][MAX_REPS], lo = 1e9, hi = 0;
 
 		if (!want[c])
 			continue;
@@ -591,14 +620,20 @@ int main(int argc, char **argv)
 			hi = rat[i] > hi ? rat[i] : hi;
 			cpu[0][i] = res[i][0][c][2];
 			cpu[1][i] = res[i][1][c][2];
-			cpu[2][i] = res[i][1][c][3];
+			cpu[2][i] = res[i][0][c][3];
+			cpu[3][i] = res[i][1][c][3];
+			cpu[4][i] = cpu[3][i] > 0 ? cpu[2][i] / cpu[3][i] : 0;
 		}
-		printf("%-14s %8.3f %-4s %8.3f %-4s %5.2f [%4.2f %4.2f] %17.2f "
-		       "%8.2f (%6.2f)\n",
+		printf("%-14s %8.3f %-4s %8.3f %-4s %5.2f [%4.2f %4.2f] %7.2f "
+		       "%7.2f %7.2f %7.2f %6.2f\n",
 		       names[c], median(v[0], reps), gso ? "Gb/s" : "Mpps",
 		       median(v[1], reps), gso ? "Gb/s" : "Mpps",
 		       median(rat, reps), lo, hi, median(cpu[0], reps),
-		       median(cpu[1], reps), median(cpu[2], reps));
+		       median(cpu[1], reps), median(cpu[2], reps),
+		       median(cpu[3], reps), median(cpu[4], reps));
 	}
+	printf("CPU us/frame: every thread of the path (this process's and the "
+	       "daemon's); tap side: the raw tap's writer (tx) or reader (rx) "
+	       "thread, and the daemon\n");
 	return r == 0 ? 0 : 1;
 }
