@@ -41,6 +41,8 @@ enum {
 	OPT_BLK_POLL_US,
 	OPT_BLK_LOOP,
 	OPT_NET_MAX_QUEUES,
+	OPT_NET_RX_DRAIN_MS,
+	OPT_NET_RX_STALL_MS,
 };
 
 static const struct option long_opts[] = {
@@ -68,6 +70,8 @@ static const struct option long_opts[] = {
 	{ "blk-poll-us", required_argument, NULL, OPT_BLK_POLL_US },
 	{ "blk-loop", required_argument, NULL, OPT_BLK_LOOP },
 	{ "net-max-queues", required_argument, NULL, OPT_NET_MAX_QUEUES },
+	{ "net-rx-drain-ms", required_argument, NULL, OPT_NET_RX_DRAIN_MS },
+	{ "net-rx-stall-ms", required_argument, NULL, OPT_NET_RX_STALL_MS },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -130,6 +134,13 @@ static void usage(FILE *f)
 "Network backend (vif):\n"
 "      --net-max-queues N    queues (tap queues) offered to a frontend, 1..16\n"
 "                            (default: the number of workers)\n"
+"      --net-rx-drain-ms N   frames that have waited N ms for a guest's rx\n"
+"                            buffers are dropped, 10..3600000 (default:\n"
+"                            10000, as Linux's xen-netback)\n"
+"      --net-rx-stall-ms N   a queue whose guest has posted no rx buffer for\n"
+"                            N ms since it last took a frame is stalled:\n"
+"                            the tap's carrier goes off until it posts one,\n"
+"                            10..3600000, 0 = never (default: 60000)\n"
 "\n"
 "  -h, --help                show this help and exit\n"
 "  -V, --version             show the version and exit\n"
@@ -259,6 +270,8 @@ static void parse_args(int argc, char **argv)
 	cfg.blk_max_persistent = 1056;
 	cfg.blk_loop_file = true;
 	cfg.blk_persistent_idle = 60;
+	cfg.net_rx_drain_ms = 10000;
+	cfg.net_rx_stall_ms = 60000;
 
 	while ((c = getopt_long(argc, argv, "t:p:w:c:l:fs:hV", long_opts,
 				NULL)) != -1) {
@@ -366,6 +379,16 @@ static void parse_args(int argc, char **argv)
 		case OPT_NET_MAX_QUEUES:
 			cfg.net_max_queues =
 				parse_num("--net-max-queues", optarg, 1, 16);
+			break;
+		case OPT_NET_RX_DRAIN_MS:
+			cfg.net_rx_drain_ms = parse_num("--net-rx-drain-ms",
+							optarg, 10, 3600000);
+			break;
+		case OPT_NET_RX_STALL_MS:
+			cfg.net_rx_stall_ms = parse_num("--net-rx-stall-ms",
+							optarg, 0, 3600000);
+			if (cfg.net_rx_stall_ms && cfg.net_rx_stall_ms < 10)
+				bad_usage("--net-rx-stall-ms: 0, or 10..3600000");
 			break;
 		case 'h':
 			usage(stdout);

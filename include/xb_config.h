@@ -35,6 +35,8 @@ struct xb_config {
 
 	/* netback */
 	unsigned int net_max_queues;
+	unsigned int net_rx_drain_ms; /* drop what waits for rx buffers */
+	unsigned int net_rx_stall_ms; /* carrier off after; 0: never */
 };
 
 #endif

@@ -117,7 +117,7 @@ static int tap_set_mtu(struct netback_vif *vif, unsigned int mtu)
 	return tap_ifreq(vif, SIOCSIFMTU, &ifr);
 }
 
-static void tap_carrier(struct netback_vif *vif, bool on)
+void netback_tap_carrier(struct netback_vif *vif, bool on)
 {
 	int v = on;
 
@@ -191,7 +191,7 @@ static void tap_carrier_on_wait(struct netback_vif *vif)
 	useconds_t pause = 200;
 	int r;
 
-	tap_carrier(vif, true);
+	netback_tap_carrier(vif, true);
 	while ((r = tap_link_ready(vif)) == 0) {
 		waited = netback_now_usec() - t0;
 		if (waited >= LINK_WAIT_MS * 1000ull) {
@@ -287,7 +287,7 @@ static int tap_create(struct netback_vif *vif)
 			      vif->ifname);
 		goto err;
 	}
-	tap_carrier(vif, false);
+	netback_tap_carrier(vif, false);
 	r = tap_attach(vif, 1);
 	if (r < 0) {
 		dev_err_errno(dev, r, "detaching queues of %s", vif->ifname);
@@ -669,7 +669,7 @@ static int queue_connect(struct netback_vif *vif, unsigned int i,
 	q->dev = dev;
 	q->id = i;
 	q->tapfd = vif->tapfd[i];
-	q->timerfd = q->inboxfd = -1;
+	q->timerfd = q->rx_timerfd = q->inboxfd = -1;
 	pthread_mutex_init(&q->inbox_lock, NULL);
 	q->inbox_tail = &q->inbox_head;
 	*out = q;
@@ -746,7 +746,7 @@ static void netback_disconnect(struct xb_device *dev)
 	vif->queues = NULL;
 	vif->nqueues = 0;
 	if (vif->ntaps) {
-		tap_carrier(vif, false);
+		netback_tap_carrier(vif, false);
 		tap_attach(vif, 1);
 		if (vif->mtu_lowered && tap_set_mtu(vif, vif->mtu) == 0)
 			vif->mtu_lowered = false;
@@ -756,6 +756,30 @@ static void netback_disconnect(struct xb_device *dev)
 	vif->nmcast = 0;
 	__atomic_add_fetch(&vif->hash_gen, 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&vif->lock);
+}
+
+/*
+ * How long frames may wait for the guest's rx buffers, and after how long
+ * without any a queue counts as stalled (its tap's carrier then goes off):
+ * --net-rx-drain-ms and --net-rx-stall-ms, Linux's rx_drain_timeout_msecs
+ * and rx_stall_timeout_msecs. As there, a frontend without
+ * feature-rx-notify does not kick us when it posts buffers: we look every
+ * 30 ms, its frames wait no longer, and it is never called stalled.
+ */
+static void rx_timeouts(struct netback_vif *vif)
+{
+	const struct xb_config *cfg = vif->dev->cfg;
+
+	vif->stalled_queues = 0;
+	if (!vif->feat.rx_notify) {
+		vif->rx_drain_usec = 30000;
+		vif->rx_stall_usec = 0;
+		return;
+	}
+	vif->rx_drain_usec = (uint64_t)(cfg ? cfg->net_rx_drain_ms : 10000) *
+			     1000;
+	vif->rx_stall_usec = (uint64_t)(cfg ? cfg->net_rx_stall_ms : 60000) *
+			     1000;
 }
 
 static int netback_connect(struct xb_device *dev)
@@ -778,6 +802,7 @@ static int netback_connect(struct xb_device *dev)
 				     "%u offered",
 				     n, vif->max_queues);
 	read_rate(vif);
+	rx_timeouts(vif);
 	vif->queues = calloc(n, sizeof(*vif->queues));
 	if (!vif->queues)
 		return -ENOMEM;

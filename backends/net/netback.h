@@ -86,6 +86,10 @@ struct netback_vif {
 	struct netback_ctrl *ctrl;
 	uint64_t credit_bytes; /* `rate`: UINT64_MAX = unlimited */
 	uint64_t credit_usec;
+	/* Frames waiting this long for rx buffers are dropped; a queue with
+	 * no buffer for rx_stall_usec since it last took a frame is stalled
+	 * (0: never; without feature-rx-notify, as Linux: 30 ms and never). */
+	uint64_t rx_drain_usec, rx_stall_usec;
 
 	/* Shared between workers: the control ring writes the hash, tx
 	 * queues the multicast list; rx queues take a copy when gen moves. */
@@ -94,6 +98,7 @@ struct netback_vif {
 	struct netback_hash hash;
 	uint8_t mcast[NETBACK_MCAST_MAX][6];
 	unsigned int nmcast;
+	unsigned int stalled_queues; /* the tap's carrier is off while > 0 */
 };
 
 /* A packet read from the tap, waiting in a queue's inbox (steering). */
@@ -143,6 +148,7 @@ struct netback_queue {
 	struct xb_evtchn *ec_tx, *ec_rx; /* ec_rx NULL when shared */
 	int tapfd;
 	int timerfd;
+	int rx_timerfd; /* rx: drain and stall deadlines */
 	int inboxfd;
 	bool started;
 
@@ -151,6 +157,10 @@ struct netback_queue {
 	netif_rx_back_ring_t rx;
 	bool broken;
 	bool tap_paused; /* waiting for rx buffers */
+	bool rx_stalled;
+	uint64_t rx_wait_since; /* usec: a frame waits for buffers; 0: none */
+	uint64_t rx_last;	/* usec: the guest last took a frame */
+	uint64_t rx_timer_at;	/* usec: the rx timer fires then; 0: unset */
 	bool rate_limited;
 	uint64_t remaining_credit;
 	uint64_t credit_window_start; /* usec, monotonic */
@@ -182,6 +192,9 @@ struct netback_queue {
 	struct netback_queue_stats stats; /* relaxed atomics for readers */
 };
 
+/* netback.c: the tap's carrier (any thread; TUNSETCARRIER). */
+void netback_tap_carrier(struct netback_vif *vif, bool on);
+
 /* netback_queue.c: worker-side entry points (xb_worker_call arguments). */
 int netback_queue_start(void *q);
 int netback_queue_stop(void *q);
@@ -190,6 +203,8 @@ int netback_queue_set_rate(void *q);
 /* Take vif->feat's xdp_headroom and mcast_ctrl (worker thread). */
 int netback_queue_set_feat(void *q);
 void netback_queue_broken(struct netback_queue *q, const char *why);
+/* Drop every frame in the queue's inbox; how many. */
+unsigned int netback_queue_inbox_purge(struct netback_queue *q);
 /* Hand a packet to another queue; takes ownership of f. */
 void netback_queue_forward(struct netback_queue *to, struct netback_fwd *f);
 uint64_t netback_now_usec(void);
@@ -204,6 +219,10 @@ void netback_tx_uring_fini(struct netback_queue *q);
 /* netback_rx.c: tap -> guest. */
 void netback_rx_run(struct netback_queue *q);
 void netback_rx_inbox(struct netback_queue *q);
+/* The rx timer fired: drain and stall deadlines. */
+void netback_rx_timer(struct netback_queue *q);
+/* The queue stops: a stall it holds ends (no carrier change). */
+void netback_rx_stop(struct netback_queue *q);
 
 /* netback_ctrl.c */
 int netback_ctrl_connect(struct netback_vif *vif, xb_gref_t ref, uint32_t port);

@@ -5,8 +5,10 @@
  *
  * The worker waits on: the tx and rx event channels (one fd when shared),
  * the tap queue fd (readable: frames for the guest), a timerfd (the
- * credit scheduler's next window) and an eventfd for frames other queues
- * read from the tap but the guest's hash steers to this queue.
+ * credit scheduler's next window), another for the rx side's deadlines
+ * (frames waiting too long for the guest's buffers, a stalled guest) and
+ * an eventfd for frames other queues read from the tap but the guest's
+ * hash steers to this queue.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -107,6 +109,17 @@ static void timer_cb(int fd, uint32_t events, void *arg)
 		netback_tx_run(q);
 }
 
+static void rx_timer_cb(int fd, uint32_t events, void *arg)
+{
+	struct netback_queue *q = arg;
+	uint64_t v;
+
+	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		dev_warn_errno(q->dev, -errno, "queue %u: rx timerfd", q->id);
+	if (!q->broken)
+		netback_rx_timer(q);
+}
+
 static void inbox_cb(int fd, uint32_t events, void *arg)
 {
 	struct netback_queue *q = arg;
@@ -142,19 +155,23 @@ void netback_queue_forward(struct netback_queue *to, struct netback_fwd *f)
 		dev_warn_errno(to->dev, -errno, "queue %u: inbox wake", to->id);
 }
 
-static void inbox_purge(struct netback_queue *q)
+unsigned int netback_queue_inbox_purge(struct netback_queue *q)
 {
+	unsigned int n = 0;
+
 	pthread_mutex_lock(&q->inbox_lock);
 	while (q->inbox_head) {
 		struct netback_fwd *f = q->inbox_head;
 
 		q->inbox_head = f->next;
 		free(f);
+		n++;
 	}
 	q->inbox_tail = &q->inbox_head;
 	q->inbox_len = 0;
 	__atomic_store_n(&q->inbox_len_hint, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&q->inbox_lock);
+	return n;
 }
 
 static void queue_free_mem(struct netback_queue *q)
@@ -251,8 +268,10 @@ int netback_queue_start(void *arg)
 			  q->id, strerror(-err));
 	q->timerfd =
 	    timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	q->rx_timerfd =
+	    timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	q->inboxfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (q->timerfd < 0 || q->inboxfd < 0) {
+	if (q->timerfd < 0 || q->rx_timerfd < 0 || q->inboxfd < 0) {
 		err = -errno;
 		goto err_fds;
 	}
@@ -278,9 +297,16 @@ int netback_queue_start(void *arg)
 	err = xb_worker_add_fd(q->worker, q->timerfd, EPOLLIN, timer_cb, q);
 	if (err)
 		goto err_tap;
-	err = xb_worker_add_fd(q->worker, q->inboxfd, EPOLLIN, inbox_cb, q);
+	err = xb_worker_add_fd(q->worker, q->rx_timerfd, EPOLLIN, rx_timer_cb,
+			       q);
 	if (err)
 		goto err_timer;
+	err = xb_worker_add_fd(q->worker, q->inboxfd, EPOLLIN, inbox_cb, q);
+	if (err)
+		goto err_rx_timer;
+	q->rx_last = netback_now_usec();
+	q->rx_wait_since = q->rx_timer_at = 0;
+	q->rx_stalled = false;
 	pthread_mutex_lock(&q->inbox_lock);
 	q->started = true;
 	pthread_mutex_unlock(&q->inbox_lock);
@@ -292,6 +318,8 @@ int netback_queue_start(void *arg)
 		netback_rx_run(q);
 	return 0;
 
+err_rx_timer:
+	xb_worker_del_fd(q->worker, q->rx_timerfd);
 err_timer:
 	xb_worker_del_fd(q->worker, q->timerfd);
 err_tap:
@@ -304,9 +332,11 @@ err_tx:
 err_fds:
 	if (q->timerfd >= 0)
 		close(q->timerfd);
+	if (q->rx_timerfd >= 0)
+		close(q->rx_timerfd);
 	if (q->inboxfd >= 0)
 		close(q->inboxfd);
-	q->timerfd = q->inboxfd = -1;
+	q->timerfd = q->rx_timerfd = q->inboxfd = -1;
 	queue_free_mem(q);
 	return err;
 }
@@ -322,15 +352,18 @@ int netback_queue_stop(void *arg)
 	q->started = false;
 	pthread_mutex_unlock(&q->inbox_lock);
 	xb_worker_del_fd(q->worker, q->inboxfd);
+	xb_worker_del_fd(q->worker, q->rx_timerfd);
 	xb_worker_del_fd(q->worker, q->timerfd);
 	xb_worker_del_fd(q->worker, q->tapfd);
 	if (q->ec_rx)
 		xb_worker_del_fd(q->worker, xb_evtchn_fd(q->ec_rx));
 	xb_worker_del_fd(q->worker, xb_evtchn_fd(q->ec_tx));
-	inbox_purge(q);
+	netback_queue_inbox_purge(q);
+	netback_rx_stop(q);
 	close(q->timerfd);
+	close(q->rx_timerfd);
 	close(q->inboxfd);
-	q->timerfd = q->inboxfd = -1;
+	q->timerfd = q->rx_timerfd = q->inboxfd = -1;
 	queue_free_mem(q);
 	q->rx_pending = 0;
 	q->tap_paused = false;

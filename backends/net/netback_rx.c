@@ -11,6 +11,14 @@
  * is no longer polled, and req_event asks the guest to kick us when it
  * posts more.
  *
+ * A guest that posts no more (hung, or hostile) must not hold frames
+ * forever, nor the bridge's traffic: as Linux's xen-netback, frames that
+ * have waited rx_drain_usec are dropped (the one at the arena's head, what
+ * the tap queue and the inbox hold: all of it has waited at most that
+ * long), and a queue whose ring has had no buffer for rx_stall_usec since
+ * the guest last took a frame is stalled: the tap's carrier goes off (the
+ * bridge stops forwarding to it) until the guest posts a buffer again.
+ *
  * Untrusted: req_prod (read once per pass, bounded by req_cons) and each
  * request (copied once; id and gref are only echoed / handed to grant
  * copy, which checks the grant).
@@ -19,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "netback.h"
@@ -333,6 +342,143 @@ static void tap_pause(struct netback_queue *q, bool pause)
 	xb_worker_mod_fd(q->worker, q->tapfd, pause ? 0 : EPOLLIN);
 }
 
+static void rx_stall(struct netback_queue *q)
+{
+	struct netback_vif *vif = q->vif;
+
+	q->rx_stalled = true;
+	pthread_mutex_lock(&vif->lock);
+	if (vif->stalled_queues++ == 0) {
+		netback_tap_carrier(vif, false);
+		dev_info(q->dev,
+			 "%s: guest rx stalled (queue %u: no buffer for "
+			 "%llu ms): carrier off",
+			 vif->ifname, q->id,
+			 (unsigned long long)vif->rx_stall_usec / 1000);
+	}
+	pthread_mutex_unlock(&vif->lock);
+}
+
+static void rx_unstall(struct netback_queue *q)
+{
+	struct netback_vif *vif = q->vif;
+
+	q->rx_stalled = false;
+	q->rx_last = netback_now_usec();
+	pthread_mutex_lock(&vif->lock);
+	if (--vif->stalled_queues == 0) {
+		netback_tap_carrier(vif, true);
+		dev_info(q->dev, "%s: guest rx ready (queue %u): carrier on",
+			 vif->ifname, q->id);
+	}
+	pthread_mutex_unlock(&vif->lock);
+}
+
+static bool ring_empty(const struct netback_queue *q)
+{
+	return __atomic_load_n(&q->rx.sring->req_prod, __ATOMIC_ACQUIRE) ==
+	       q->rx.req_cons;
+}
+
+/*
+ * After a pass or a timer: the queue is stalled if its ring has had no
+ * buffer for rx_stall_usec since the guest last took a frame (Linux's
+ * test, whether or not a frame waits); then the rx timer is armed for the
+ * nearest deadline to come, that stall or the drain of a waiting frame,
+ * unless it already fires sooner. A busy guest's ring empties often: the
+ * timer is set then at most once per stall period.
+ */
+static void rx_timer_update(struct netback_queue *q)
+{
+	const struct netback_vif *vif = q->vif;
+	bool stall = vif->rx_stall_usec && !q->rx_stalled && ring_empty(q);
+	uint64_t now, at = 0, d;
+	struct itimerspec its = {0};
+
+	if (!stall && !q->rx_wait_since)
+		return;
+	now = netback_now_usec();
+	if (q->rx_wait_since)
+		at = q->rx_wait_since + vif->rx_drain_usec;
+	if (stall) {
+		uint64_t s = q->rx_last + vif->rx_stall_usec;
+
+		if (s > now) {
+			if (!at || s < at)
+				at = s;
+		} else {
+			/* The guest's next buffer must kick us, waiting frame
+			 * or not: that is what ends the stall. */
+			q->rx.sring->req_event = q->rx.req_cons + 1;
+			mb(); /* req_event before we look at req_prod again */
+			if (ring_empty(q))
+				rx_stall(q);
+		}
+	}
+	if (!at || (q->rx_timer_at && q->rx_timer_at <= at))
+		return;
+	d = at > now ? at - now : 1;
+	its.it_value.tv_sec = (time_t)(d / 1000000);
+	its.it_value.tv_nsec = (long)(d % 1000000) * 1000;
+	if (timerfd_settime(q->rx_timerfd, 0, &its, NULL) < 0) {
+		dev_warn_errno(q->dev, -errno, "queue %u: rx timer", q->id);
+		return;
+	}
+	q->rx_timer_at = at;
+}
+
+void netback_rx_stop(struct netback_queue *q)
+{
+	if (!q->rx_stalled)
+		return;
+	q->rx_stalled = false;
+	pthread_mutex_lock(&q->vif->lock);
+	q->vif->stalled_queues--;
+	pthread_mutex_unlock(&q->vif->lock);
+}
+
+/*
+ * Drop what has waited for the guest's buffers since rx_wait_since: the
+ * frame at the arena's head, the tap queue's (read until it is empty, at
+ * most twice its default length: later arrivals are the next wait's), the
+ * inbox. Then the tap is read again.
+ */
+static void rx_drain(struct netback_queue *q)
+{
+	unsigned int n = q->rx_pending;
+
+	q->rx_pending = 0;
+	while (n < 2048 && read(q->tapfd, q->rx_arena, NETBACK_RX_BUF) >= 0)
+		n++;
+	n += netback_queue_inbox_purge(q);
+	stat_add(&q->stats.rx_drops, n);
+	dev_debug(q->dev,
+		  "queue %u: %u frame%s dropped after %llu ms without rx "
+		  "buffers",
+		  q->id, n, n == 1 ? "" : "s",
+		  (unsigned long long)q->vif->rx_drain_usec / 1000);
+	q->rx_wait_since = 0;
+	tap_pause(q, false);
+}
+
+void netback_rx_timer(struct netback_queue *q)
+{
+	q->rx_timer_at = 0;
+	/* Buffers may have come without a kick (no feature-rx-notify). */
+	netback_rx_run(q);
+	if (q->broken)
+		return;
+	if (q->rx_wait_since &&
+	    netback_now_usec() - q->rx_wait_since >= q->vif->rx_drain_usec) {
+		rx_drain(q);
+		/* What the tap holds now came later: serve it (it may wait). */
+		netback_rx_run(q);
+		if (q->broken)
+			return;
+	}
+	rx_timer_update(q);
+}
+
 /*
  * One pass. Returns 1 if there may be more to do now, 0 if the queue is
  * idle (tap drained or waiting for buffers).
@@ -351,6 +497,8 @@ static int rx_pass(struct netback_queue *q)
 		return 0;
 	}
 	avail = prod - q->rx.req_cons;
+	if (q->rx_stalled && avail)
+		rx_unstall(q);
 
 	while (p.npkts < NETBACK_BATCH &&
 	       NETBACK_ARENA_SIZE - p.pos >= NETBACK_RX_BUF + 64) {
@@ -391,6 +539,8 @@ static int rx_pass(struct netback_queue *q)
 	}
 	if (p.nrsp)
 		rx_push(q, &p);
+	if (p.npkts)
+		q->rx_last = netback_now_usec();
 	if (wait) {
 		/* Keep it for the next pass, at the head of the arena. */
 		if (wait != &q->rxpkts[0] || wait->buf != q->rx_arena) {
@@ -406,9 +556,15 @@ static int rx_pass(struct netback_queue *q)
 		    prod)
 			return 1;
 		tap_pause(q, true);
+		if (!q->rx_wait_since)
+			q->rx_wait_since = netback_now_usec();
+		rx_timer_update(q);
 		return 0;
 	}
+	q->rx_wait_since = 0;
 	tap_pause(q, false);
+	if (drained)
+		rx_timer_update(q);
 	return drained ? 0 : 1;
 }
 

@@ -249,7 +249,8 @@ int nf_connect_start(struct netfront *nf, int timeout_ms)
 	}
 	if (!r && !o->no_rx_copy)
 		r = fe_write(nf, "request-rx-copy", "1");
-	r = r ?: fe_write(nf, "feature-rx-notify", "1");
+	if (!r && !o->no_rx_notify)
+		r = fe_write(nf, "feature-rx-notify", "1");
 	r = r ?: fe_write(nf, "feature-sg", "%d", !o->no_sg);
 	r = r ?: fe_write(nf, "feature-gso-tcpv4", "%d", !o->no_gso);
 	r = r ?: fe_write(nf, "feature-gso-tcpv6", "%d", !o->no_gso);
@@ -604,7 +605,8 @@ int nf_rx_post(struct nf_queue *q)
 	}
 	q->rx.req_prod_pvt = i;
 	RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&q->rx, notify);
-	if (notify)
+	/* Without feature-rx-notify the backend looks for buffers itself. */
+	if (notify && !q->nf->o.no_rx_notify)
 		sg_evtchn_notify(q->nf->sg, q->port_rx);
 	return n;
 }

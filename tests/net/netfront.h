@@ -32,6 +32,7 @@ struct nf_opts {
 	uint16_t xdp_headroom;
 	bool no_rx_copy; /* leave out request-rx-copy (must be refused) */
 	bool mcast_ctrl; /* request-multicast-control at connect */
+	bool no_rx_notify; /* no feature-rx-notify: never kicks for rx */
 };
 
 struct nf_queue {

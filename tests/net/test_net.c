@@ -26,6 +26,13 @@
  *   twovif    two vifs of one domain (the second added while the first is
  *             connected, or both at once; 1 or 2 queues each): frames both
  *             ways on both, byte-checked, each only on its own vif
+ *   rxstall   a guest that stops posting rx buffers: what waits for them is
+ *             dropped after --net-rx-drain-ms, the tap's carrier goes off
+ *             after --net-rx-stall-ms, and comes back on with the buffers;
+ *             no stale frame ever reaches the guest
+ *   rxpoll    a frontend without feature-rx-notify posts buffers without a
+ *             kick: the daemon finds them itself, and never calls it
+ *             stalled
  * Exit 0 pass, 1 fail, 77 skip.
  */
 #include <arpa/inet.h>
@@ -1300,6 +1307,229 @@ static int case_rate(void)
 	return 0;
 }
 
+/* ---- a guest that stops taking frames ---- */
+
+/* A 64-byte frame for the guest carrying seq. 0, or -errno (a peer whose
+ * tap has no carrier drops it). */
+static int peer_send_seq(uint32_t seq)
+{
+	uint8_t f[64];
+
+	raw_frame(f, sizeof(f), seq, true);
+	return nf_peer_send(&fx.peer, &(struct virtio_net_hdr){0}, f,
+			    sizeof(f));
+}
+
+/* Take every frame the guest has (each within ms of the last), reposting
+ * buffers as netfront does; the seqs of ours into seqs[]. How many, or -1
+ * if the responses were malformed. */
+static int guest_take(struct nf_queue *q, int ms, uint32_t *seqs,
+		      unsigned int max)
+{
+	unsigned int n = 0;
+	int len;
+
+	while ((len = nf_recv(q, rbuf, 70000, NULL, ms)) > 0) {
+		if (len == 64 && rbuf[12] == 0x88 && rbuf[13] == 0xb5 &&
+		    n < max)
+			memcpy(&seqs[n++], rbuf + 14, 4);
+	}
+	if (len < 0) {
+		fprintf(stderr, "guest_take: %s\n", strerror(-len));
+		return -1;
+	}
+	return (int)n;
+}
+
+/* The tap's carrier, as the peer namespace sees it: 1, 0, -1 unknown. */
+static int carrier(const char *ifname)
+{
+	if (nf_peer_sh(&fx.peer, "grep -qx 1 /sys/class/net/%s/carrier",
+		       ifname) == 0)
+		return 1;
+	if (nf_peer_sh(&fx.peer, "grep -qx 0 /sys/class/net/%s/carrier",
+		       ifname) == 0)
+		return 0;
+	return -1;
+}
+
+static bool log_has(const char *needle)
+{
+	char line[512];
+	bool found = false;
+	FILE *f = fopen(fx.sf.td.log_path, "r");
+
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strstr(line, needle) != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* Frames the daemon counts as dropped or lost for the one vif (its
+ * `errors` in xenbackctl's list), -1 if not found. */
+static long long vif_errors(void)
+{
+	static char buf[16384];
+	char *p;
+
+	if (td_ctl(&fx.sf.td, "list", buf, sizeof(buf)) < 0)
+		return -1;
+	p = strstr(buf, "\"type\":\"vif\"");
+	p = p ? strstr(p, "\"errors\":") : NULL;
+	return p ? strtoll(p + 9, NULL, 10) : -1;
+}
+
+static bool seq_in(const uint32_t *seqs, unsigned int n, uint32_t lo,
+		   uint32_t hi)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (seqs[i] >= lo && seqs[i] <= hi)
+			return true;
+	return false;
+}
+
+/* Wait up to ms for the tap's carrier to be want; what it was last. */
+static int wait_carrier(const char *ifname, int want, int ms)
+{
+	long long t = ts_now_ms();
+	int c;
+
+	while ((c = carrier(ifname)) != want && ts_now_ms() - t < ms)
+		usleep(20000);
+	return c;
+}
+
+/*
+ * One round from base: 256 + extra frames, 256 fill the guest's buffers,
+ * the extra wait and are dropped; with trickle, frames keep coming (as
+ * through a bridge) while the guest takes none, else none come. Either
+ * way the queue is stalled 1.5 s after the guest took its last frame:
+ * carrier off. Then the guest takes its 256 and posts buffers (which must
+ * kick the daemon, even when no frame waited): carrier on; fresh frames
+ * get through, the extra never do. 0 or 1.
+ */
+static int rxstall_round(struct netfront *nf, const char *ifname,
+			 uint32_t base, unsigned int extra, bool trickle)
+{
+	static uint32_t seqs[2048];
+	long long errs = vif_errors(), t;
+	unsigned int i;
+	int n, more, c = -1;
+
+	for (i = 0; i < 256 + extra; i++)
+		CHECK(peer_send_seq(base + i) == 0);
+	usleep(1000000); /* past the drain time */
+	CHECK(vif_errors() >= errs + extra);
+	t = ts_now_ms();
+	for (i = 0; ts_now_ms() - t < 5000; i++) {
+		if (trickle)
+			peer_send_seq(base + 500 + i); /* lost once off */
+		c = carrier(ifname);
+		if (c == 0)
+			break;
+		usleep(100000);
+	}
+	printf("rxstall: %u waiting, %s: carrier off %lld ms after the "
+	       "guest's last buffer\n",
+	       extra, trickle ? "frames coming" : "no more frames",
+	       ts_now_ms() - t + 1000);
+	CHECK(c == 0);
+	n = guest_take(&nf->q[0], 300, seqs, 2048);
+	CHECK(n >= 256);
+	for (i = 0; i < 256; i++)
+		CHECK(seqs[i] == base + i);
+	t = ts_now_ms();
+	CHECK(wait_carrier(ifname, 1, 5000) == 1);
+	printf("rxstall: carrier on %lld ms after the guest posted buffers\n",
+	       ts_now_ms() - t);
+	/* Back on the bridge's way: wait for the link before sending. */
+	for (i = 0; i < 300 && nf_peer_sh(&fx.peer,
+					   "grep -qx up "
+					   "/sys/class/net/%s/operstate",
+					   ifname);
+	     i++)
+		usleep(10000);
+	for (i = 0; i < 10; i++)
+		CHECK(peer_send_seq(base + 1000 + i) == 0);
+	more = guest_take(&nf->q[0], 1000, seqs + n, 2048 - (unsigned int)n);
+	CHECK(more >= 10);
+	n += more;
+	for (i = 0; i < 10; i++)
+		CHECK(seq_in(seqs, (unsigned int)n, base + 1000 + i,
+			     base + 1000 + i));
+	CHECK(!extra ||
+	      !seq_in(seqs, (unsigned int)n, base + 256, base + 255 + extra));
+	return 0;
+}
+
+/* The daemon runs with --net-rx-drain-ms=400 --net-rx-stall-ms=1500. */
+static int case_rxstall(void)
+{
+	struct nf_opts o = opts(0, fx.ifname);
+	struct netfront nf;
+
+	if (bring_up(&nf, &o, true))
+		return 1;
+	CHECK(carrier(o.vifname) == 1);
+	CHECK(rxstall_round(&nf, o.vifname, 0, 44, true) == 0);
+	CHECK(log_has("guest rx stalled"));
+	CHECK(log_has("guest rx ready"));
+	CHECK(rxstall_round(&nf, o.vifname, 10000, 44, false) == 0);
+	CHECK(rxstall_round(&nf, o.vifname, 20000, 0, false) == 0);
+	CHECK(nf_close(&nf, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.sf.xs, &o, T_MS) == 0);
+	nf_release(&nf);
+	return 0;
+}
+
+/* Same daemon options; a frontend without feature-rx-notify. */
+static int case_rxpoll(void)
+{
+	struct nf_opts o = opts(0, fx.ifname);
+	struct netfront nf;
+	static uint32_t seqs[2048];
+	unsigned int i;
+	long long t;
+	int n;
+
+	o.no_rx_notify = true;
+	if (bring_up(&nf, &o, true))
+		return 1;
+	/* 257 frames: the last waits for a buffer. The guest takes its 256
+	 * and posts them again without a kick; whether the one waiting is
+	 * found within Linux's 30 ms for such frontends or dropped, the
+	 * queue must go on serving what comes next. */
+	for (i = 0; i < 257; i++)
+		CHECK(peer_send_seq(i) == 0);
+	usleep(20000);
+	n = guest_take(&nf.q[0], 300, seqs, 2048);
+	CHECK(n >= 256);
+	printf("rxpoll: the frame that waited was %s\n",
+	       seq_in(seqs, (unsigned int)n, 256, 256) ? "delivered"
+						       : "not delivered");
+	for (i = 0; i < 10; i++)
+		CHECK(peer_send_seq(1000 + i) == 0);
+	n = guest_take(&nf.q[0], 1000, seqs, 2048);
+	CHECK(n == 10);
+	for (i = 0; i < 10; i++)
+		CHECK(seqs[i] == 1000 + i);
+	/* A guest that takes nothing for longer than the stall time, traffic
+	 * coming: without rx-notify it is never called stalled. */
+	for (i = 0; i < 300; i++)
+		CHECK(peer_send_seq(2000 + i) == 0);
+	for (t = ts_now_ms(); ts_now_ms() - t < 2500;) {
+		CHECK(peer_send_seq(3000) == 0);
+		usleep(100000);
+	}
+	CHECK(carrier(o.vifname) == 1);
+	CHECK(!log_has("guest rx stalled"));
+	CHECK(nf_close(&nf, T_MS) == 0);
+	CHECK(nf_vif_remove(fx.sf.xs, &o, T_MS) == 0);
+	nf_release(&nf);
+	return 0;
+}
+
 static bool error_node(unsigned int devid)
 {
 	char p[160];
@@ -1476,16 +1706,27 @@ static int case_norxcopy(void)
 
 int main(int argc, char **argv)
 {
+	static const char *const rx_timeouts[] = {
+	    "--types=vif", "--net-rx-drain-ms=400", "--net-rx-stall-ms=1500",
+	    NULL};
 	static const struct {
 		const char *name;
 		int (*fn)(void);
+		const char *const *args; /* NULL: --types=vif */
 	} cases[] = {
-	    {"sizes", case_sizes},	   {"mq", case_mq},
-	    {"offload", case_offload},	   {"xdp", case_xdp},
-	    {"rate", case_rate},	   {"hostile", case_hostile},
-	    {"norxcopy", case_norxcopy},   {"mcast", case_mcast},
-	    {"reconnect", case_reconnect}, {"vifbridge", case_vifbridge},
-	    {"twovif", case_twovif},
+	    {"sizes", case_sizes, NULL},
+	    {"mq", case_mq, NULL},
+	    {"offload", case_offload, NULL},
+	    {"xdp", case_xdp, NULL},
+	    {"rate", case_rate, NULL},
+	    {"hostile", case_hostile, NULL},
+	    {"norxcopy", case_norxcopy, NULL},
+	    {"mcast", case_mcast, NULL},
+	    {"reconnect", case_reconnect, NULL},
+	    {"vifbridge", case_vifbridge, NULL},
+	    {"twovif", case_twovif, NULL},
+	    {"rxstall", case_rxstall, rx_timeouts},
+	    {"rxpoll", case_rxpoll, rx_timeouts},
 	};
 	int r, st;
 
@@ -1509,7 +1750,7 @@ int main(int argc, char **argv)
 	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (strcmp(argv[1], cases[i].name))
 			continue;
-		r = fx_start(NULL);
+		r = fx_start(cases[i].args);
 		if (r) {
 			if (r != 77)
 				td_dump_log(&fx.sf.td);

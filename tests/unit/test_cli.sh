@@ -43,6 +43,10 @@ expect 2 'not one of file, device' --blk-loop banana
 expect 2 'from 0 to 4' --blk-max-ring-order 5
 expect 2 'from 11 to 256' --blk-max-indirect 300
 expect 2 'from 1 to 64' --blk-max-queues 0
+expect 2 'from 10 to 3600000' --net-rx-drain-ms 5
+expect 2 'from 10 to 3600000' --net-rx-drain-ms 1h
+expect 2 '0, or 10..3600000' --net-rx-stall-ms 5
+expect 2 'from 0 to 3600000' --net-rx-stall-ms 3600001
 expect 2 'from 0 to 32751' --backend-domid 40000
 expect 2 'bad path' --control-socket ''
 XENBACKD_LOG_LEVEL=chatty expect 2 'XENBACKD_LOG_LEVEL' --foreground

@@ -6,8 +6,11 @@
 #  g1 (2 vCPUs): netfront gets a link with 2 queues (multi-queue-num-queues = 2); ping both
 #     ways; TCP both ways, byte-verified (xb-tcp: 2 streams each way; busybox httpd + wget of
 #     a 4 MiB file each way, sha256 compared); xl network-attach of a second NIC while it
-#     runs (ping + a verified stream through it), xl network-detach; then xl destroy in the
-#     middle of traffic both ways.
+#     runs (ping + a verified stream through it), xl network-detach; xl pause while dom0
+#     floods it: its rx buffers run out, and 3 s later (--net-rx-stall-ms=3000, set in
+#     /etc/default/xenbackd by start.d/40-net-rx-timeouts.sh) its tap's carrier goes off;
+#     xl unpause: the carrier comes back and ping works; then xl destroy in the middle of
+#     traffic both ways.
 # After it: no backend/vif node, no error node, no vif tap, nothing on the bridge,
 # xenbackctl list empty, no gntdev mapping and no extra fd in xenbackd; kernel logs clean.
 . /etc/xb-vm/lib.sh
@@ -89,7 +92,9 @@ vif_ok() {
 # kernel's xen-netback instead (checks the test itself; xenbackd is stopped, its checks skipped)
 if grep -q 'xbvm.netback=kernel' /proc/cmdline; then
     kill "$XB_PID"; wait_for 10 eval '! kill -0 $XB_PID' || die "xenbackd did not stop"
-    insmod /opt/kernel-backends/xen-netback.ko || die "insmod xen-netback"
+    # the timeouts xenbackd has from /etc/default/xenbackd (start.d/40-net-rx-timeouts.sh)
+    insmod /opt/kernel-backends/xen-netback.ko rx_drain_timeout_msecs=1000 \
+        rx_stall_timeout_msecs=3000 || die "insmod xen-netback"
     ts "KERNEL NETBACK MODE: xenbackd stopped, xen-netback loaded"
     xb_alive() { :; }; gntdev_maps() { echo 0; }; nfds() { echo 0; }
     xenbackctl() { echo "DOM TYPE DEVID (kernel netback)"; for d in $(xenstore-list /local/domain/0/backend/vif 2>/dev/null); do for i in $(xenstore-list /local/domain/0/backend/vif/$d); do echo "$d vif $i"; done; done; }
@@ -175,8 +180,27 @@ wait_console g1 "XB-GUEST: xn-net " 90
 guest_pass g1 xn-net
 vif_ok $D1 0
 
-# ---- xl destroy mid-traffic ------------------------------------------------------------------
+# ---- a guest that stops taking frames: xl pause -----------------------------------------------
+# Its netfront posts no more rx buffers; dom0's pings use up those it has. Frames then wait
+# (1 s, then dropped), and 3 s after the guest took its last one its tap's carrier goes off,
+# so that the bridge stops forwarding to it; xl unpause: it posts buffers, the carrier is back.
 wait_console g1 "XB-MARK: busy" 60
+carrier() { [ "$(cat /sys/class/net/vif$D1.0/carrier 2>/dev/null)" = "$1" ]; }
+stall_logged() { if [ -e /sys/module/xen_netback ]; then dmesg | grep -q "vif$D1.0: Guest Rx $1"; else grep -q "vif$D1.0: guest rx $1" $LOG; fi; }
+carrier 1 || die "vif$D1.0: no carrier before the pause"
+xl pause g1 || die "xl pause g1"
+ts "g1 paused; 400 pings to it, 5 ms apart"
+ping -q -c 400 -i 0.005 -W 1 10.99.0.2 >/dev/null 2>&1
+wait_for 20 carrier 0 || die "vif$D1.0: carrier still on 20 s after g1 stopped taking frames"
+wait_for 5 stall_logged stalled || die "vif$D1.0: no 'rx stalled' in the log"
+ts "vif$D1.0: carrier off, the backend says the guest's rx stalled"
+xl unpause g1 || die "xl unpause g1"
+wait_for 20 carrier 1 || die "vif$D1.0: carrier still off 20 s after xl unpause"
+wait_for 5 stall_logged ready || die "vif$D1.0: no 'rx ready' in the log"
+ping -c 3 -W 5 10.99.0.2 || die "dom0 cannot ping g1 after xl unpause"
+ts "g1 unpaused: carrier on, ping works"
+
+# ---- xl destroy mid-traffic ------------------------------------------------------------------
 (while :; do xb-tcp send 10.99.0.2 5002 1g -P 2 >/dev/null 2>&1 || sleep 0.2; done) &
 SENDER=$!
 sleep 3
