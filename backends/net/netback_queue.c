@@ -97,13 +97,20 @@ static void tap_cb(int fd, uint32_t events, void *arg)
 		netback_rx_run(q);
 }
 
-static void timer_cb(int fd, uint32_t events, void *arg)
+/* Reset a timerfd's or an eventfd's count. */
+static void fd_consume(struct netback_queue *q, int fd, const char *what)
 {
-	struct netback_queue *q = arg;
 	uint64_t v;
 
 	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		dev_warn_errno(q->dev, -errno, "queue %u: timerfd", q->id);
+		dev_warn_errno(q->dev, -errno, "queue %u: %s", q->id, what);
+}
+
+static void timer_cb(int fd, uint32_t events, void *arg)
+{
+	struct netback_queue *q = arg;
+
+	fd_consume(q, fd, "timerfd");
 	q->rate_limited = false;
 	if (!q->broken)
 		netback_tx_run(q);
@@ -112,10 +119,8 @@ static void timer_cb(int fd, uint32_t events, void *arg)
 static void rx_timer_cb(int fd, uint32_t events, void *arg)
 {
 	struct netback_queue *q = arg;
-	uint64_t v;
 
-	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		dev_warn_errno(q->dev, -errno, "queue %u: rx timerfd", q->id);
+	fd_consume(q, fd, "rx timerfd");
 	if (!q->broken)
 		netback_rx_timer(q);
 }
@@ -123,10 +128,8 @@ static void rx_timer_cb(int fd, uint32_t events, void *arg)
 static void inbox_cb(int fd, uint32_t events, void *arg)
 {
 	struct netback_queue *q = arg;
-	uint64_t v;
 
-	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		dev_warn_errno(q->dev, -errno, "queue %u: inbox", q->id);
+	fd_consume(q, fd, "inbox");
 	if (!q->broken)
 		netback_rx_run(q);
 }
