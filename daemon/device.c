@@ -516,6 +516,14 @@ int xb_dev_switch_state(struct xb_device *dev, enum xenbus_state st)
 	return dev->state == st ? 0 : -EIO;
 }
 
+int xb_dev_announce_state(struct xb_device *dev)
+{
+	char v[4];
+
+	snprintf(v, sizeof(v), "%d", (int)dev->state);
+	return write_checked(core_of(dev), "state", v);
+}
+
 static void device_update_states(struct xb_device_core *c,
 				 enum xenbus_state fe)
 {

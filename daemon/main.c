@@ -482,7 +482,7 @@ static int write_pidfile(const char *path)
 
 int main(int argc, char **argv)
 {
-	struct xb_daemon d = { .cfg = &cfg, .fatal_fd = -1 };
+	struct xb_daemon d = { .cfg = &cfg, .fatal_fd = -1, .uevent_fd = -1 };
 	struct xb_platform_args pargs = { 0 };
 	struct event *ev_term = NULL, *ev_int = NULL, *ev_hup = NULL;
 	int r, ret = 1;
@@ -581,6 +581,9 @@ int main(int argc, char **argv)
 	r = xb_ctl_start(&d, cfg.ctl_path);
 	if (r < 0)
 		goto out;
+	r = xb_uevent_start(&d);
+	if (r < 0)
+		goto out;
 
 	{
 		char types[64] = "";
@@ -599,6 +602,7 @@ out:
 	sd_notify(0, "STOPPING=1");
 	if (d.base)
 		xb_devices_shutdown(&d);
+	xb_uevent_stop(&d);
 	xb_ctl_stop(d.ctl);
 	xb_devices_fini(&d);
 	if (ev_term)

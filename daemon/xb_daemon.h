@@ -36,6 +36,10 @@ struct xb_daemon {
 	struct xb_fatal_msg *fatal_list;
 	int fatal_fd;
 	struct event *fatal_ev;
+
+	/* The kernel's block device uevents (uevent.c); -1 without. */
+	int uevent_fd;
+	struct event *uevent_ev;
 };
 
 /* backends.c: the table of every device type. NULL if unknown. */
@@ -54,6 +58,11 @@ typedef void (*xb_device_visit_fn)(struct xb_device *dev, void *arg);
 void xb_devices_foreach(struct xb_daemon *d, xb_device_visit_fn fn,
 			void *arg);
 const char *xb_state_name(enum xenbus_state st);
+
+/* uevent.c: block devices that changed reach the devices they back.
+ * 0 (also when the kernel's uevents cannot be had: logged) or -errno. */
+int xb_uevent_start(struct xb_daemon *d);
+void xb_uevent_stop(struct xb_daemon *d);
 
 /* ctl.c: the control socket. 0 or -errno. */
 int xb_ctl_start(struct xb_daemon *d, const char *path);

@@ -37,6 +37,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <xen/io/xenbus.h>
 
 #include "xb_platform.h"
@@ -82,6 +83,9 @@ struct backend_ops {
 	 * (e.g. "request-multicast-control") */
 	const char *const *fe_watch_keys;
 	void (*frontend_key_changed)(struct xb_device *dev, const char *key);
+	/* optional: the kernel says block device rdev changed (its size,
+	 * maybe); main thread, any state once probed */
+	void (*blockdev_changed)(struct xb_device *dev, dev_t rdev);
 };
 
 struct xb_device {
@@ -123,6 +127,10 @@ int xb_dev_remove(struct xb_device *dev, const char *key);
 /* Write our state (e.g. Reconfigured after a frontend's Reconfiguring).
  * Main thread only. Returns 0 or -errno. */
 int xb_dev_switch_state(struct xb_device *dev, enum xenbus_state st);
+/* Write our state again, unchanged: the frontend's watch on it fires and
+ * it reads what we publish once more (a disk's new `sectors`, as Linux's
+ * blkback announces a resize). 0 or -errno. */
+int xb_dev_announce_state(struct xb_device *dev);
 /*
  * A fatal error found outside a hook (e.g. by a worker through a message,
  * or a timer): log, write the error node, go Closing, disconnect.

@@ -366,6 +366,7 @@ static void close_backing(struct blkback_dev *bd)
 	if (bd->fd >= 0)
 		close(bd->fd);
 	bd->fd = -1;
+	bd->rdev = 0;
 	free(bd->path);
 	bd->path = NULL;
 	bd->discard = false;
@@ -430,6 +431,7 @@ static int blkback_prepare(struct xb_device *dev)
 		goto err_close;
 	}
 	if (S_ISBLK(st.st_mode)) {
+		bd->rdev = st.st_rdev;
 		err = probe_blkdev(bd, &st);
 		if (err) {
 			dev_err_errno(dev, err, "probing %s", bd->path);
@@ -794,6 +796,51 @@ static void blkback_get_stats(struct xb_device *dev, struct xb_dev_stats *st)
 	st->persistent_hits = sum.persistent_hits;
 }
 
+/*
+ * The kernel says block device rdev changed. If it is ours, look at the
+ * size again (the device's, or the file's when we serve the file of a loop
+ * device that was told it grew: losetup -c), and when it moved, as Linux's
+ * blkback: the new `sectors`, the state written again so that the
+ * frontend reads it (blkfront then sets its disk's capacity), and requests
+ * checked against the new end from now on.
+ */
+static void blkback_blockdev_changed(struct xb_device *dev, dev_t rdev)
+{
+	struct blkback_dev *bd = dev->priv;
+	uint64_t size;
+	struct stat st;
+	int err;
+
+	if (!bd || bd->fd < 0 || !bd->rdev || rdev != bd->rdev)
+		return;
+	if (bd->is_blkdev) {
+		if (ioctl(bd->fd, BLKGETSIZE64, &size) < 0) {
+			dev_warn_errno(dev, -errno, "%s: size", bd->path);
+			return;
+		}
+	} else {
+		if (fstat(bd->fd, &st) < 0) {
+			dev_warn_errno(dev, -errno, "%s: size", bd->path);
+			return;
+		}
+		size = (uint64_t)st.st_size;
+	}
+	size &= ~511ull;
+	if (size == bd->size)
+		return;
+	dev_info(dev, "%s: resized from %" PRIu64 " to %" PRIu64 " bytes",
+		 bd->path, bd->size, size);
+	bd->size = size;
+	if (dev->state != XenbusStateConnected)
+		return; /* connect publishes it */
+	__atomic_store_n(&bd->lim.sectors, size >> 9, __ATOMIC_RELAXED);
+	err = xb_dev_write(dev, "sectors", "%" PRIu64, size >> 9);
+	if (!err)
+		err = xb_dev_announce_state(dev);
+	if (err)
+		dev_warn_errno(dev, err, "announcing the new size");
+}
+
 const struct backend_ops blkback_ops = {
 	.type = "vbd",
 	.probe = blkback_probe,
@@ -802,6 +849,7 @@ const struct backend_ops blkback_ops = {
 	.disconnect = blkback_disconnect,
 	.free = blkback_free,
 	.get_stats = blkback_get_stats,
+	.blockdev_changed = blkback_blockdev_changed,
 };
 
 const struct backend_ops blkback_qdisk_ops = {
@@ -812,4 +860,5 @@ const struct backend_ops blkback_qdisk_ops = {
 	.disconnect = blkback_disconnect,
 	.free = blkback_free,
 	.get_stats = blkback_get_stats,
+	.blockdev_changed = blkback_blockdev_changed,
 };

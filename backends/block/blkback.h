@@ -203,6 +203,8 @@ struct blkback_dev {
 	 * a buffered file on a memory filesystem (tmpfs, ramfs). */
 	bool inline_writes;
 	bool is_blkdev;
+	dev_t rdev;   /* the block device opened (the loop's, when we serve
+		       * its file): its uevents may say it was resized */
 	bool cdrom;
 	bool removable;
 	uint64_t size;               /* bytes */

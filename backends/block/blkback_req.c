@@ -69,8 +69,11 @@ void blkback_req_decode(enum blkback_abi abi, const void *entry,
 int blkback_range_check(uint64_t sector, uint64_t n,
 			const struct blkback_limits *lim)
 {
+	/* Read once: the main thread moves it when the disk is resized. */
+	uint64_t end = __atomic_load_n(&lim->sectors, __ATOMIC_RELAXED);
+
 	/* Written so that no guest value can overflow the sum. */
-	if (sector > lim->sectors || n > lim->sectors - sector)
+	if (sector > end || n > end - sector)
 		return -ERANGE;
 	return 0;
 }

@@ -21,7 +21,8 @@
 
 /* What the device allows; filled once at connect. */
 struct blkback_limits {
-	uint64_t sectors;         /* disk size in 512-byte sectors */
+	uint64_t sectors;         /* disk size in 512-byte sectors (atomic:
+				   * a resize moves it while queues run) */
 	unsigned int lsect_shift; /* log2(logical sector size / 512) */
 	unsigned int max_indirect; /* segments of one indirect request */
 	bool readonly;

@@ -35,6 +35,9 @@
  *                        the file (log, data in the file); one with an
  *                        offset as the device; --blk-loop=device: both
  *                        as devices
+ *   resize               the file under a loop device grown, then shrunk
+ *                        (losetup -c): new `sectors`, I/O up to the new
+ *                        end only; served as the device, then as the file
  *   qdisk                --types vbd,qdisk: a backend/qdisk device as
  *                        libxl writes it (params aio:PATH, no hotplug
  *                        script) next to a vbd, both with integrity
@@ -1278,6 +1281,148 @@ static int case_loopfile(void)
 	return loopfile_run(false);
 }
 
+/* Wait until the backend's `sectors` is want; the last value read. */
+static long wait_sectors(struct ts_vbd *v, long want)
+{
+	char be[128], fe[128];
+	long long t = ts_now_ms();
+	long n;
+
+	bt_paths(v, be, fe);
+	while ((n = ts_read_int(T.xs, be, "sectors")) != want &&
+	       ts_now_ms() - t < 5000)
+		usleep(20000);
+	return n;
+}
+
+/* Set the file's size and tell its loop device (losetup -c: the kernel's
+ * change uevent, as lvextend's for a volume). 0 or 1. */
+static int regrow(const char *file, const char *loopdev, uint64_t size)
+{
+	char cmd[700];
+
+	if (truncate(file, (off_t)size) < 0) {
+		perror("truncate");
+		return 1;
+	}
+	snprintf(cmd, sizeof(cmd), "losetup -c %s", loopdev);
+	return sh(cmd, NULL, 0) ? 1 : 0;
+}
+
+/*
+ * A disk resized while the guest has it: the file under a loop device
+ * grown, then shrunk, `losetup -c` each time. As Linux's blkback: a new
+ * `sectors` and the state written again for the frontend to read it, and
+ * I/O checked against the new end (past the old end it works once grown,
+ * past the new one it fails once shrunk). Served as the device
+ * (--blk-loop=device), then as the loop's file (the default).
+ */
+static int resize_run(bool file)
+{
+	struct ts_vbd v = mkvbd(1, 51712, NULL);
+	struct bf_opts o = {0};
+	struct blkfront f;
+	char cmd[700], loopdev[64] = "";
+	static char path[500], msg[700];
+	static uint8_t buf[64 * 512], rd[64 * 512];
+	int r = sf_start(&T, file ? NULL : loop_dev_args);
+
+	if (r)
+		return r;
+	snprintf(path, sizeof(path), "%s/grow.img", T.td.dir);
+	BT_CHECK(bt_image(path, 16 * MiB, true) == 0);
+	snprintf(cmd, sizeof(cmd), "losetup --find --show '%s' 2>/dev/null",
+		 path);
+	if (sh(cmd, loopdev, sizeof(loopdev)) || !loopdev[0]) {
+		printf("SKIP: no loop devices here\n");
+		sf_stop(&T);
+		return 77;
+	}
+	v.target = loopdev;
+	r = attach(0, &v, &o, &f);
+	if (r)
+		goto out;
+	r = 1;
+	if (f.sectors != 16 * MiB / 512 ||
+	    log_has("serving the file directly") != file) {
+		fprintf(stderr, "%llu sectors, or not served as the %s\n",
+			(unsigned long long)f.sectors, file ? "file" : "device");
+		goto out_close;
+	}
+	memset(buf, 0x5d, sizeof(buf));
+	/* 24 MiB in: past the end. */
+	if (bf_rw(&f, BLKIF_OP_WRITE, 49152, buf, 64) != BLKIF_RSP_ERROR) {
+		fprintf(stderr, "a write past the end was accepted\n");
+		goto out_close;
+	}
+	if (regrow(path, loopdev, 32 * MiB))
+		goto out_close;
+	if (wait_sectors(&v, 65536) != 65536) {
+		fprintf(stderr, "sectors not 65536 after growing to 32 MiB\n");
+		goto out_close;
+	}
+	snprintf(msg, sizeof(msg), "resized from %llu to %llu bytes",
+		 16 * MiB, 32 * MiB);
+	if (!log_has(msg)) {
+		fprintf(stderr, "log lacks '%s'\n", msg);
+		goto out_close;
+	}
+	if (bf_rw(&f, BLKIF_OP_WRITE, 49152, buf, 64) != 0 ||
+	    bf_rw(&f, BLKIF_OP_FLUSH_DISKCACHE, 0, NULL, 0) != 0 ||
+	    bf_rw(&f, BLKIF_OP_READ, 49152, rd, 64) != 0 ||
+	    memcmp(buf, rd, sizeof(rd))) {
+		fprintf(stderr, "I/O 24 MiB in failed once grown\n");
+		goto out_close;
+	}
+	{
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		bool same = fd >= 0 &&
+			    pread(fd, rd, sizeof(rd), 24 * MiB) ==
+				(ssize_t)sizeof(rd) &&
+			    !memcmp(buf, rd, sizeof(rd));
+
+		if (fd >= 0)
+			close(fd);
+		if (!same) {
+			fprintf(stderr, "the file lacks what was written 24 "
+					"MiB in\n");
+			goto out_close;
+		}
+	}
+	if (regrow(path, loopdev, 8 * MiB))
+		goto out_close;
+	if (wait_sectors(&v, 16384) != 16384) {
+		fprintf(stderr, "sectors not 16384 after shrinking to 8 MiB\n");
+		goto out_close;
+	}
+	if (bf_rw(&f, BLKIF_OP_READ, 16384, rd, 8) != BLKIF_RSP_ERROR ||
+	    bf_rw(&f, BLKIF_OP_READ, 16376, rd, 8) != 0) {
+		fprintf(stderr, "the new end is not where reads stop\n");
+		goto out_close;
+	}
+	r = 0;
+out_close:
+	r = finish(&f, r);
+	snprintf(cmd, sizeof(cmd), "losetup -d %s", loopdev);
+	sh(cmd, NULL, 0);
+	return r;
+out:
+	sf_stop(&T);
+	snprintf(cmd, sizeof(cmd), "losetup -d %s", loopdev);
+	sh(cmd, NULL, 0);
+	return r;
+}
+
+static int case_resize(void)
+{
+	int r = resize_run(false);
+
+	if (r)
+		return r;
+	memset(&T, 0, sizeof(T)); /* a new daemon in a new directory */
+	return resize_run(true);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -1304,6 +1449,7 @@ int main(int argc, char **argv)
 	    {"memfs", case_memfs},
 	    {"sector4k", case_sector4k},
 	    {"loopfile", case_loopfile},
+	    {"resize", case_resize},
 	    {"qdisk", case_qdisk},
 	    {"reconnect", case_reconnect},
 	};

@@ -5,7 +5,9 @@
 #  g1: ext4 made, written, fsck'd, verified after a remount, fstrim (xb-fs); a read-only
 #      disk whose writes fail (xb-ro). dom0 then fscks the image and verifies every file.
 #  g2: the same image after a "reboot" (xb-reboot); xl block-attach / block-detach while it
-#      runs, raw I/O at depths 1/4/16 on the hot disk (xb-hot); fio with verify at depths
+#      runs, raw I/O at depths 1/4/16 on the hot disk, which dom0 then grows from 16 to
+#      32 MiB under the guest (the image truncated, losetup -c on its loop device: the
+#      guest sees 65536 sectors and uses them) (xb-hot); fio with verify at depths
 #      1/8/32 + a mixed job (xb-fio; fio comes on a second disk, read-only, served from dom0's
 #      block device /dev/vda: the QEMU disk vm-test.sh gives dom0, images/guest-tools.ext4);
 #      then xl destroy in the middle of I/O (xb-busy).
@@ -134,6 +136,11 @@ ts "xl block-attach g2 xvdc"
 xl block-attach g2 'format=raw, vdev=xvdc, access=rw, target=/tmp/hot.img' || die "xl block-attach"
 xl block-list g2
 xenbackctl list
+wait_console g2 "XB-MARK: resize-wait" 120
+hot_loop=$(losetup -j /tmp/hot.img | cut -d: -f1)
+[ -b "$hot_loop" ] || die "no loop device over /tmp/hot.img: $(losetup -a)"
+truncate -s 32M /tmp/hot.img && losetup -c "$hot_loop" || die "growing /tmp/hot.img ($hot_loop)"
+ts "hot.img grown to 32 MiB, losetup -c $hot_loop"
 wait_console g2 "XB-MARK: hot-done" 120
 xb_alive
 gsum=$(grep -a 'XB-MARK: hot-done' "$(guest_console g2)" | awk '{print $3}' | tr -d '\r')

@@ -1,8 +1,11 @@
 #!/bin/sh
 # Hotplug: dom0 runs `xl block-attach` when it sees "XB-MARK: hot-wait"; /dev/xvdc appears;
 # raw pattern I/O at several depths (N concurrent O_DIRECT writers/readers on distinct
-# regions, block sizes 4 KiB..512 KiB: indirect descriptors beyond 44 KiB); the disk's
-# sha256 goes to dom0 ("XB-MARK: hot-done SUM"), which detaches it; /dev/xvdc must go.
+# regions, block sizes 4 KiB..512 KiB: indirect descriptors beyond 44 KiB); online resize:
+# at "XB-MARK: resize-wait" dom0 grows the image to 32 MiB and tells its loop device
+# (losetup -c), blkfront must see the new size and 1 MiB at 24 MiB must write and read back;
+# the disk's sha256 goes to dom0 ("XB-MARK: hot-done SUM"), which detaches it; /dev/xvdc
+# must go.
 . /guest.d/xb-lib.sh
 mark hot-wait
 wait_dev xvdc 60 || exit 1
@@ -36,6 +39,16 @@ for depth in 1 4 16; do
     dd if=/dev/urandom of=/tmp/pat bs=1M count=1 2>/dev/null
     psum=$(sha256sum < /tmp/pat | cut -d' ' -f1)
 done
+mark resize-wait
+i=0
+while [ "$(cat /sys/block/xvdc/size)" != 65536 ]; do
+    i=$((i + 1)); [ $i -lt 600 ] || die "xvdc: $(cat /sys/block/xvdc/size) sectors 60 s after resize-wait, expected 65536"
+    sleep 0.1
+done
+dd if=/tmp/pat of=/dev/xvdc bs=64k seek=384 oflag=direct conv=notrunc 2>/dev/null || die "xvdc: write at 24 MiB after the resize"
+[ "$(dd if=/dev/xvdc bs=64k skip=384 count=16 iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1)" = "$psum" ] ||
+    die "xvdc: 1 MiB at 24 MiB reads back wrong after the resize"
+echo "xvdc: grown online to 65536 sectors; 1 MiB at 24 MiB written and verified"
 sync
 sum=$(dd if=/dev/xvdc bs=1M iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1)
 mark "hot-done $sum"
