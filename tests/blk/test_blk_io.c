@@ -1073,6 +1073,14 @@ static int sh(const char *cmd, char *out, size_t len)
 
 static const char *const loop_dev_args[] = {"--blk-loop=device", NULL};
 
+static void loop_detach(const char *loopdev)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "losetup -d %s", loopdev);
+	sh(cmd, NULL, 0);
+}
+
 static int case_sector4k(void)
 {
 	struct ts_vbd v = mkvbd(1, 51712, NULL);
@@ -1159,13 +1167,11 @@ static int case_sector4k(void)
 	r = 0;
 out_close:
 	r = finish(&f, r);
-	snprintf(cmd, sizeof(cmd), "losetup -d %s", loopdev);
-	sh(cmd, NULL, 0);
+	loop_detach(loopdev);
 	return r;
 out:
 	sf_stop(&T);
-	snprintf(cmd, sizeof(cmd), "losetup -d %s", loopdev);
-	sh(cmd, NULL, 0);
+	loop_detach(loopdev);
 	return r;
 }
 
@@ -1403,13 +1409,11 @@ static int resize_run(bool file)
 	r = 0;
 out_close:
 	r = finish(&f, r);
-	snprintf(cmd, sizeof(cmd), "losetup -d %s", loopdev);
-	sh(cmd, NULL, 0);
+	loop_detach(loopdev);
 	return r;
 out:
 	sf_stop(&T);
-	snprintf(cmd, sizeof(cmd), "losetup -d %s", loopdev);
-	sh(cmd, NULL, 0);
+	loop_detach(loopdev);
 	return r;
 }
 
