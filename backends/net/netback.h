@@ -208,6 +208,9 @@ unsigned int netback_queue_inbox_purge(struct netback_queue *q);
 /* Hand a packet to another queue; takes ownership of f. */
 void netback_queue_forward(struct netback_queue *to, struct netback_fwd *f);
 uint64_t netback_now_usec(void);
+/* The same to a clock tick (ms), for the rx side's deadlines (seconds):
+ * read on every rx pass, it must never cost a system call. */
+uint64_t netback_coarse_usec(void);
 
 /* netback_tx.c: guest -> tap. */
 void netback_tx_run(struct netback_queue *q);

@@ -27,6 +27,14 @@
 /* Frames waiting in one inbox before new ones are dropped. */
 #define INBOX_MAX 1024
 
+uint64_t netback_coarse_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
+}
+
 uint64_t netback_now_usec(void)
 {
 	struct timespec ts;
@@ -307,7 +315,7 @@ int netback_queue_start(void *arg)
 	err = xb_worker_add_fd(q->worker, q->inboxfd, EPOLLIN, inbox_cb, q);
 	if (err)
 		goto err_rx_timer;
-	q->rx_last = netback_now_usec();
+	q->rx_last = netback_coarse_usec();
 	q->rx_wait_since = q->rx_timer_at = 0;
 	q->rx_stalled = false;
 	pthread_mutex_lock(&q->inbox_lock);

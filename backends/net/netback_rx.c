@@ -364,7 +364,7 @@ static void rx_unstall(struct netback_queue *q)
 	struct netback_vif *vif = q->vif;
 
 	q->rx_stalled = false;
-	q->rx_last = netback_now_usec();
+	q->rx_last = netback_coarse_usec();
 	pthread_mutex_lock(&vif->lock);
 	if (--vif->stalled_queues == 0) {
 		netback_tap_carrier(vif, true);
@@ -397,7 +397,7 @@ static void rx_timer_update(struct netback_queue *q)
 
 	if (!stall && !q->rx_wait_since)
 		return;
-	now = netback_now_usec();
+	now = netback_coarse_usec();
 	if (q->rx_wait_since)
 		at = q->rx_wait_since + vif->rx_drain_usec;
 	if (stall) {
@@ -469,7 +469,7 @@ void netback_rx_timer(struct netback_queue *q)
 	if (q->broken)
 		return;
 	if (q->rx_wait_since &&
-	    netback_now_usec() - q->rx_wait_since >= q->vif->rx_drain_usec) {
+	    netback_coarse_usec() - q->rx_wait_since >= q->vif->rx_drain_usec) {
 		rx_drain(q);
 		/* What the tap holds now came later: serve it (it may wait). */
 		netback_rx_run(q);
@@ -540,7 +540,7 @@ static int rx_pass(struct netback_queue *q)
 	if (p.nrsp)
 		rx_push(q, &p);
 	if (p.npkts)
-		q->rx_last = netback_now_usec();
+		q->rx_last = netback_coarse_usec();
 	if (wait) {
 		/* Keep it for the next pass, at the head of the arena. */
 		if (wait != &q->rxpkts[0] || wait->buf != q->rx_arena) {
@@ -557,7 +557,7 @@ static int rx_pass(struct netback_queue *q)
 			return 1;
 		tap_pause(q, true);
 		if (!q->rx_wait_since)
-			q->rx_wait_since = netback_now_usec();
+			q->rx_wait_since = netback_coarse_usec();
 		rx_timer_update(q);
 		return 0;
 	}
