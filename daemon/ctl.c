@@ -68,6 +68,38 @@ static void add_dev(struct xb_device *dev, void *arg)
 	json_object_array_add(arr, o);
 }
 
+/* The disk of domain domid with device id devid (vbd or qdisk: one
+ * frontend directory device/vbd/<devid> has one backend). */
+struct find_disk {
+	unsigned long domid, devid;
+	struct xb_device *dev;
+};
+
+static void find_disk(struct xb_device *dev, void *arg)
+{
+	struct find_disk *f = arg;
+
+	if (!f->dev && dev->ops->rescan && dev->domid == f->domid &&
+	    dev->devid == f->devid)
+		f->dev = dev;
+}
+
+/* "DOMID DEVID": true with both, in range. */
+static bool parse_dom_dev(const char *s, unsigned long *domid,
+			  unsigned long *devid)
+{
+	char *end;
+
+	errno = 0;
+	*domid = strtoul(s, &end, 10);
+	if (errno || end == s || *end != ' ' || *domid > 0x7fef)
+		return false;
+	s = end + 1;
+	*devid = strtoul(s, &end, 10);
+	return !errno && end != s && !*end && *devid <= UINT32_MAX &&
+	       s[0] != '-';
+}
+
 /* Returns a JSON reply object for one command line. */
 static json_object *handle_cmd(struct xb_ctl *ctl, const char *line)
 {
@@ -99,6 +131,37 @@ static json_object *handle_cmd(struct xb_ctl *ctl, const char *line)
 			json_object_object_add(
 				o, "log_level",
 				json_object_new_string(xb_log_level_name(lvl)));
+		}
+	} else if (!strncmp(line, "resize ", 7)) {
+		struct find_disk f = {0};
+
+		if (!parse_dom_dev(line + 7, &f.domid, &f.devid))
+			json_object_object_add(
+				o, "error",
+				json_object_new_string("usage: resize DOMID DEVID"));
+		else
+			xb_devices_foreach(ctl->d, find_disk, &f);
+		if (json_object_object_get_ex(o, "error", NULL)) {
+			/* bad arguments */
+		} else if (!f.dev) {
+			json_object_object_add(
+				o, "error", json_object_new_string("no such disk"));
+		} else {
+			uint64_t sectors = 0;
+			int r = f.dev->ops->rescan(f.dev, &sectors);
+
+			if (r < 0) {
+				json_object_object_add(
+				    o, "error",
+				    json_object_new_string(strerror(-r)));
+			} else {
+				json_object_object_add(
+				    o, "device",
+				    json_object_new_string(f.dev->name));
+				json_object_object_add(
+				    o, "sectors",
+				    json_object_new_uint64(sectors));
+			}
 		}
 	} else {
 		json_object_object_add(o, "error",

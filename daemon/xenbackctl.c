@@ -26,6 +26,9 @@ static void usage(FILE *f)
 "  list              devices: domain, device id, type, states and counters\n"
 "  version           the daemon's version and platform\n"
 "  log-level LEVEL   set the daemon's log level (err, warn, info, debug)\n"
+"  resize DOMID DEVID  look at a disk's backing size again and give a new\n"
+"                    one to the guest (a file grown or shrunk; a block\n"
+"                    device's resize is seen by itself)\n"
 "\n"
 "Options:\n"
 "  -s, --control-socket PATH  (default: " DEFAULT_CTL_PATH ")\n"
@@ -171,6 +174,11 @@ int main(int argc, char **argv)
 	} else if (!strcmp(argv[optind], "log-level") && argc - optind == 2 &&
 		   strlen(argv[optind + 1]) < 32) {
 		snprintf(cmd, sizeof(cmd), "log-level %s", argv[optind + 1]);
+	} else if (!strcmp(argv[optind], "resize") && argc - optind == 3 &&
+		   strlen(argv[optind + 1]) < 16 &&
+		   strlen(argv[optind + 2]) < 16) {
+		snprintf(cmd, sizeof(cmd), "resize %s %s", argv[optind + 1],
+			 argv[optind + 2]);
 	} else {
 		fprintf(stderr, "xenbackctl: unknown command '%s'\n",
 			argv[optind]);
@@ -196,6 +204,12 @@ int main(int argc, char **argv)
 	} else if (!strcmp(cmd, "version")) {
 		printf("xenbackd %s (platform %s)\n", str(reply, "version"),
 		       str(reply, "platform"));
+	} else if (!strncmp(cmd, "resize ", 7)) {
+		json_object *sec = NULL;
+
+		json_object_object_get_ex(reply, "sectors", &sec);
+		printf("%s: %s sectors of 512 bytes\n", str(reply, "device"),
+		       sec ? json_object_get_string(sec) : "?");
 	} else {
 		printf("log level: %s\n", str(reply, "log_level"));
 	}

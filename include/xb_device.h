@@ -86,6 +86,10 @@ struct backend_ops {
 	/* optional: the kernel says block device rdev changed (its size,
 	 * maybe); main thread, any state once probed */
 	void (*blockdev_changed)(struct xb_device *dev, dev_t rdev);
+	/* optional: look at the backing store's size again (xenbackctl
+	 * resize: a file has no uevent); 0 and the size in 512-byte
+	 * sectors, or -errno */
+	int (*rescan)(struct xb_device *dev, uint64_t *sectors);
 };
 
 struct xb_device {

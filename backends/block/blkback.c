@@ -797,48 +797,56 @@ static void blkback_get_stats(struct xb_device *dev, struct xb_dev_stats *st)
 }
 
 /*
- * The kernel says block device rdev changed. If it is ours, look at the
- * size again (the device's, or the file's when we serve the file of a loop
- * device that was told it grew: losetup -c), and when it moved, as Linux's
- * blkback: the new `sectors`, the state written again so that the
- * frontend reads it (blkfront then sets its disk's capacity), and requests
- * checked against the new end from now on.
+ * Look at the size of the backing store again (the device's, or the
+ * file's: one we serve directly, or the file of a loop device that was
+ * told it grew, losetup -c), and when it moved, as Linux's blkback: the
+ * new `sectors`, the state written again so that the frontend reads it
+ * (blkfront then sets its disk's capacity), and requests checked against
+ * the new end from now on. 0 and the size in sectors, or -errno.
  */
-static void blkback_blockdev_changed(struct xb_device *dev, dev_t rdev)
+static int blkback_rescan(struct xb_device *dev, uint64_t *sectors)
 {
 	struct blkback_dev *bd = dev->priv;
 	uint64_t size;
 	struct stat st;
 	int err;
 
-	if (!bd || bd->fd < 0 || !bd->rdev || rdev != bd->rdev)
-		return;
+	if (!bd || bd->fd < 0)
+		return -ENODEV;
 	if (bd->is_blkdev) {
-		if (ioctl(bd->fd, BLKGETSIZE64, &size) < 0) {
-			dev_warn_errno(dev, -errno, "%s: size", bd->path);
-			return;
-		}
+		if (ioctl(bd->fd, BLKGETSIZE64, &size) < 0)
+			return dev_err_errno(dev, -errno, "%s: size", bd->path);
 	} else {
-		if (fstat(bd->fd, &st) < 0) {
-			dev_warn_errno(dev, -errno, "%s: size", bd->path);
-			return;
-		}
+		if (fstat(bd->fd, &st) < 0)
+			return dev_err_errno(dev, -errno, "%s: size", bd->path);
 		size = (uint64_t)st.st_size;
 	}
 	size &= ~511ull;
+	*sectors = size >> 9;
 	if (size == bd->size)
-		return;
+		return 0;
 	dev_info(dev, "%s: resized from %" PRIu64 " to %" PRIu64 " bytes",
 		 bd->path, bd->size, size);
 	bd->size = size;
 	if (dev->state != XenbusStateConnected)
-		return; /* connect publishes it */
+		return 0; /* connect publishes it */
 	__atomic_store_n(&bd->lim.sectors, size >> 9, __ATOMIC_RELAXED);
 	err = xb_dev_write(dev, "sectors", "%" PRIu64, size >> 9);
 	if (!err)
 		err = xb_dev_announce_state(dev);
 	if (err)
-		dev_warn_errno(dev, err, "announcing the new size");
+		return dev_err_errno(dev, err, "announcing the new size");
+	return 0;
+}
+
+/* The kernel says block device rdev changed: ours? */
+static void blkback_blockdev_changed(struct xb_device *dev, dev_t rdev)
+{
+	struct blkback_dev *bd = dev->priv;
+	uint64_t sectors;
+
+	if (bd && bd->fd >= 0 && bd->rdev && rdev == bd->rdev)
+		blkback_rescan(dev, &sectors);
 }
 
 const struct backend_ops blkback_ops = {
@@ -850,6 +858,7 @@ const struct backend_ops blkback_ops = {
 	.free = blkback_free,
 	.get_stats = blkback_get_stats,
 	.blockdev_changed = blkback_blockdev_changed,
+	.rescan = blkback_rescan,
 };
 
 const struct backend_ops blkback_qdisk_ops = {
@@ -861,4 +870,5 @@ const struct backend_ops blkback_qdisk_ops = {
 	.free = blkback_free,
 	.get_stats = blkback_get_stats,
 	.blockdev_changed = blkback_blockdev_changed,
+	.rescan = blkback_rescan,
 };

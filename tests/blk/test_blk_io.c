@@ -37,7 +37,8 @@
  *                        as devices
  *   resize               the file under a loop device grown, then shrunk
  *                        (losetup -c): new `sectors`, I/O up to the new
- *                        end only; served as the device, then as the file
+ *                        end only; served as the device, then as the
+ *                        file; a plain file grown: xenbackctl resize
  *   qdisk                --types vbd,qdisk: a backend/qdisk device as
  *                        libxl writes it (params aio:PATH, no hotplug
  *                        script) next to a vbd, both with integrity
@@ -1417,6 +1418,66 @@ out:
 	return r;
 }
 
+/*
+ * A plain file has no uevent: `xenbackctl resize DOMID DEVID` has the
+ * daemon look at its size again (what QEMU's block_resize is to qdisk).
+ */
+static int resize_file_run(void)
+{
+	struct ts_vbd v = mkvbd(1, 51712, NULL);
+	struct bf_opts o = {0};
+	struct blkfront f;
+	static char reply[4096];
+	static uint8_t buf[64 * 512], rd[64 * 512];
+	int r = sf_start(&T, NULL);
+
+	if (r)
+		return r;
+	if (attach(16 * MiB, &v, &o, &f))
+		return finish(&f, 1);
+	r = 1;
+	if (truncate(img, (off_t)(32 * MiB)) < 0) {
+		perror("truncate");
+		goto out;
+	}
+	/* Nothing tells the daemon: the guest still has 16 MiB. */
+	usleep(300000);
+	if (wait_sectors(&v, 32768) != 32768 ||
+	    bf_rw(&f, BLKIF_OP_READ, 49152, rd, 64) != BLKIF_RSP_ERROR) {
+		fprintf(stderr, "the size moved before xenbackctl resize\n");
+		goto out;
+	}
+	if (td_ctl(&T.td, "resize 1 51712", reply, sizeof(reply)) < 0 ||
+	    !strstr(reply, "\"sectors\":65536")) {
+		fprintf(stderr, "resize 1 51712: %s\n", reply);
+		goto out;
+	}
+	if (wait_sectors(&v, 65536) != 65536) {
+		fprintf(stderr, "sectors not 65536 after resize\n");
+		goto out;
+	}
+	memset(buf, 0x6e, sizeof(buf));
+	if (bf_rw(&f, BLKIF_OP_WRITE, 49152, buf, 64) != 0 ||
+	    bf_rw(&f, BLKIF_OP_READ, 49152, rd, 64) != 0 ||
+	    memcmp(buf, rd, sizeof(rd))) {
+		fprintf(stderr, "I/O 24 MiB in failed after resize\n");
+		goto out;
+	}
+	/* Bad requests get an error, and nothing else changes. */
+	if (td_ctl(&T.td, "resize 1 51728", reply, sizeof(reply)) < 0 ||
+	    !strstr(reply, "no such disk") ||
+	    td_ctl(&T.td, "resize 1", reply, sizeof(reply)) < 0 ||
+	    !strstr(reply, "usage") ||
+	    td_ctl(&T.td, "resize 1 -5", reply, sizeof(reply)) < 0 ||
+	    !strstr(reply, "usage")) {
+		fprintf(stderr, "a bad resize request: %s\n", reply);
+		goto out;
+	}
+	r = 0;
+out:
+	return finish(&f, r);
+}
+
 static int case_resize(void)
 {
 	int r = resize_run(false);
@@ -1424,7 +1485,11 @@ static int case_resize(void)
 	if (r)
 		return r;
 	memset(&T, 0, sizeof(T)); /* a new daemon in a new directory */
-	return resize_run(true);
+	r = resize_run(true);
+	if (r)
+		return r;
+	memset(&T, 0, sizeof(T));
+	return resize_file_run();
 }
 
 int main(int argc, char **argv)

@@ -63,6 +63,8 @@ done
 # xenbackctl
 "$c" --help | grep -q 'Usage: xenbackctl' || { echo "FAIL: xenbackctl --help"; fail=1; }
 "$c" frobnicate >/dev/null 2>&1; [ $? = 2 ] || { echo "FAIL: xenbackctl bad command"; fail=1; }
+"$c" resize 1 >/dev/null 2>&1; [ $? = 2 ] || { echo "FAIL: xenbackctl resize without DEVID"; fail=1; }
+"$c" --help | grep -q 'resize DOMID DEVID' || { echo "FAIL: xenbackctl --help lacks resize"; fail=1; }
 "$c" -s /nonexistent/sock list >/dev/null 2>&1; [ $? = 1 ] || { echo "FAIL: xenbackctl without daemon"; fail=1; }
 
 [ $fail = 0 ] && echo "cli: PASS"
