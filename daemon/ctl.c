@@ -100,6 +100,36 @@ static bool parse_dom_dev(const char *s, unsigned long *domid,
 	       s[0] != '-';
 }
 
+static void reply_error(json_object *o, const char *msg)
+{
+	json_object_object_add(o, "error", json_object_new_string(msg));
+}
+
+/* "resize DOMID DEVID": the disk's size looked at again (rescan). */
+static void ctl_resize(struct xb_ctl *ctl, const char *args, json_object *o)
+{
+	struct find_disk f = {0};
+	uint64_t sectors = 0;
+	int r;
+
+	if (!parse_dom_dev(args, &f.domid, &f.devid)) {
+		reply_error(o, "usage: resize DOMID DEVID");
+		return;
+	}
+	xb_devices_foreach(ctl->d, find_disk, &f);
+	if (!f.dev) {
+		reply_error(o, "no such disk");
+		return;
+	}
+	r = f.dev->ops->rescan(f.dev, &sectors);
+	if (r < 0) {
+		reply_error(o, strerror(-r));
+		return;
+	}
+	json_object_object_add(o, "device", json_object_new_string(f.dev->name));
+	json_object_object_add(o, "sectors", json_object_new_uint64(sectors));
+}
+
 /* Returns a JSON reply object for one command line. */
 static json_object *handle_cmd(struct xb_ctl *ctl, const char *line)
 {
@@ -123,9 +153,7 @@ static json_object *handle_cmd(struct xb_ctl *ctl, const char *line)
 		int lvl = xb_log_parse_level(line + 10);
 
 		if (lvl < 0) {
-			json_object_object_add(
-				o, "error",
-				json_object_new_string("bad log level"));
+			reply_error(o, "bad log level");
 		} else {
 			xb_log_level = lvl;
 			json_object_object_add(
@@ -133,39 +161,9 @@ static json_object *handle_cmd(struct xb_ctl *ctl, const char *line)
 				json_object_new_string(xb_log_level_name(lvl)));
 		}
 	} else if (!strncmp(line, "resize ", 7)) {
-		struct find_disk f = {0};
-
-		if (!parse_dom_dev(line + 7, &f.domid, &f.devid))
-			json_object_object_add(
-				o, "error",
-				json_object_new_string("usage: resize DOMID DEVID"));
-		else
-			xb_devices_foreach(ctl->d, find_disk, &f);
-		if (json_object_object_get_ex(o, "error", NULL)) {
-			/* bad arguments */
-		} else if (!f.dev) {
-			json_object_object_add(
-				o, "error", json_object_new_string("no such disk"));
-		} else {
-			uint64_t sectors = 0;
-			int r = f.dev->ops->rescan(f.dev, &sectors);
-
-			if (r < 0) {
-				json_object_object_add(
-				    o, "error",
-				    json_object_new_string(strerror(-r)));
-			} else {
-				json_object_object_add(
-				    o, "device",
-				    json_object_new_string(f.dev->name));
-				json_object_object_add(
-				    o, "sectors",
-				    json_object_new_uint64(sectors));
-			}
-		}
+		ctl_resize(ctl, line + 7, o);
 	} else {
-		json_object_object_add(o, "error",
-				       json_object_new_string("unknown command"));
+		reply_error(o, "unknown command");
 	}
 	return o;
 }
